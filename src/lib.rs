@@ -1,0 +1,2 @@
+//! pycom-sim: a desktop emulator of a Pycom board.
+pub mod board;
