@@ -1,0 +1,317 @@
+//! The command line: `pycom-sim [run] …`, `pycom-sim boards`, `pycom-sim image …`.
+
+use std::io::{IsTerminal, Read, Write};
+use std::path::PathBuf;
+use std::sync::mpsc::Receiver;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::board::Board;
+use crate::clock::TimeMode;
+use crate::device::{Action, DeviceConfig, DeviceHandle, FlashSource};
+use crate::event::{Event, EventKind};
+use crate::gpio::Drive;
+
+/// Desktop emulator of a Pycom board (WiPy 3.0, LoPy4, SiPy, GPy, FiPy): ESP32 ROM, the safe-boot
+/// bootloader with A/B images, and (soon) MicroPython — on a virtual board with pins you can hold.
+#[derive(Debug, Parser)]
+#[command(name = "pycom-sim", version, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// With no subcommand, `pycom-sim` runs the default board.
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Boot a virtual board and join its UART0 to this terminal.
+    Run(RunArgs),
+    /// List the boards pycom-sim knows.
+    Boards,
+    /// Build or inspect firmware images.
+    #[command(subcommand)]
+    Image(ImageCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImageCommand {
+    /// Build a firmware image (ESP32 app-image format) with a version and frozen modules.
+    Build {
+        /// Firmware version, like 1.20.2.r4.
+        #[arg(long)]
+        version: String,
+        /// Git tag the banner shows, like v1.11-ffb0e1c.
+        #[arg(long)]
+        tag: Option<String>,
+        /// Build date the banner shows (YYYY-MM-DD).
+        #[arg(long)]
+        date: Option<String>,
+        /// Boards the image supports (comma-separated ids); default all.
+        #[arg(long, value_delimiter = ',')]
+        boards: Option<Vec<String>>,
+        /// Folder of .py files to freeze into the image (e.g. your own _boot.py).
+        #[arg(long)]
+        frozen: Option<PathBuf>,
+        /// Where to write the image.
+        #[arg(short = 'o', long = "output")]
+        output: PathBuf,
+    },
+    /// Show what a firmware image holds and whether it is valid.
+    Inspect { image: PathBuf },
+}
+
+/// Output format of `--events`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EventFormat {
+    /// One JSON object per event on stdout: time_ms, kind, fields.
+    Json,
+}
+
+#[derive(Debug, Clone, Args, Default)]
+pub struct RunArgs {
+    /// Board to emulate (see `pycom-sim boards`).
+    #[arg(long, default_value = "lopy4")]
+    pub board: String,
+    /// Load the board from a TOML file instead of a built-in one.
+    #[arg(long, value_name = "PATH", conflicts_with = "board")]
+    pub board_file: Option<PathBuf>,
+    /// Flash file to use; created on first use. Default: <data dir>/pycom-sim/<board>.flash.
+    #[arg(long, value_name = "PATH")]
+    pub flash: Option<PathBuf>,
+    /// Boot from a throwaway flash file, deleted at exit.
+    #[arg(long, conflicts_with = "flash")]
+    pub fresh: bool,
+    /// Rebuild the flash file from scratch if it cannot be used (its contents are lost).
+    #[arg(long)]
+    pub reformat: bool,
+    /// Virtual time jumps over waits (fast, repeatable); real time follows the wall clock.
+    #[arg(long, value_enum, default_value = "real")]
+    pub time: TimeMode,
+    /// Hold a pin high (to 3V3) for the whole run, e.g. --hold P12 for safe boot.
+    #[arg(long, value_name = "PIN")]
+    pub hold: Vec<String>,
+    /// Hold a pin high from power-on and release it after a time, e.g. --hold-for P12=4.5s.
+    #[arg(long, value_name = "PIN=DURATION")]
+    pub hold_for: Vec<String>,
+    /// Tie a pin to GND for the whole run, e.g. --ground G23 for download mode.
+    #[arg(long, value_name = "PIN")]
+    pub ground: Vec<String>,
+    /// Print every device event instead of the UART text.
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub events: Option<EventFormat>,
+    /// Stop after this much device time, e.g. --for 10s.
+    #[arg(long = "for", value_name = "DURATION", value_parser = parse_duration)]
+    pub run_for: Option<Duration>,
+}
+
+/// Parses `4.5s`, `100ms`, `250us`, `2m`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let value: f64 = number.parse().map_err(|_| {
+        format!("'{text}' is not a duration; write a number and a unit, like 4.5s or 100ms")
+    })?;
+    let scale = match unit.trim() {
+        "us" => 1e-6,
+        "ms" => 1e-3,
+        "s" => 1.0,
+        "m" | "min" => 60.0,
+        "" => {
+            return Err(format!(
+                "'{text}' has no unit; write 4.5s, 100ms, 250us or 2m"
+            ));
+        }
+        other => {
+            return Err(format!(
+                "unknown unit '{other}' in '{text}'; use us, ms, s or m"
+            ));
+        }
+    };
+    Duration::try_from_secs_f64(value * scale).map_err(|e| format!("'{text}': {e}"))
+}
+
+/// Where a board's flash file lives by default.
+pub fn default_flash_path(board_id: &str) -> Result<PathBuf, String> {
+    let dirs = directories::ProjectDirs::from("", "", "pycom-sim").ok_or(
+        "cannot find a data directory for the flash file (no home directory?); pass --flash PATH",
+    )?;
+    Ok(dirs.data_dir().join(format!("{board_id}.flash")))
+}
+
+/// Runs the CLI; returns the process exit code.
+pub fn main_with(cli: Cli) -> Result<(), String> {
+    match cli.command {
+        Some(Command::Run(args)) => run(args),
+        None => run(cli.run),
+        Some(Command::Boards) => {
+            print!("{}", crate::board::list_text());
+            Ok(())
+        }
+        Some(Command::Image(ImageCommand::Build {
+            version,
+            tag,
+            date,
+            boards,
+            frozen,
+            output,
+        })) => {
+            let summary = crate::image::build_command(
+                &version,
+                tag.as_deref(),
+                date.as_deref(),
+                boards,
+                frozen.as_deref(),
+                &output,
+            )
+            .map_err(|e| e.to_string())?;
+            println!("{summary}");
+            Ok(())
+        }
+        Some(Command::Image(ImageCommand::Inspect { image })) => {
+            let text = crate::image::inspect_command(&image).map_err(|e| e.to_string())?;
+            println!("{text}");
+            Ok(())
+        }
+    }
+}
+
+fn load_board(args: &RunArgs) -> Result<Board, String> {
+    match &args.board_file {
+        Some(path) => Board::load_file(path).map_err(|e| e.to_string()),
+        None => Board::builtin(&args.board).map_err(|e| e.to_string()),
+    }
+}
+
+fn run(args: RunArgs) -> Result<(), String> {
+    let board = load_board(&args)?;
+    let flash = if args.fresh {
+        FlashSource::Fresh
+    } else {
+        match &args.flash {
+            Some(p) => FlashSource::File(p.clone()),
+            None => FlashSource::File(default_flash_path(&board.id)?),
+        }
+    };
+    let handle = DeviceHandle::spawn(DeviceConfig {
+        board: board.clone(),
+        flash,
+        reformat: args.reformat,
+        time: args.time,
+    })
+    .map_err(|e| e.to_string())?;
+    for name in &args.hold {
+        handle.drive(name, Drive::High).map_err(|e| e.to_string())?;
+    }
+    for name in &args.ground {
+        handle.drive(name, Drive::Low).map_err(|e| e.to_string())?;
+    }
+    for spec in &args.hold_for {
+        let (name, duration) = spec.split_once('=').ok_or_else(|| {
+            format!("--hold-for takes PIN=DURATION, like P12=4.5s (got '{spec}')")
+        })?;
+        let duration = parse_duration(duration)?;
+        handle.drive(name, Drive::High).map_err(|e| e.to_string())?;
+        handle
+            .drive_at(duration, name, Drive::Floating)
+            .map_err(|e| e.to_string())?;
+    }
+    if let Some(limit) = args.run_for {
+        handle.at(limit, Action::Stop);
+    }
+    if args.events.is_none() {
+        eprintln!(
+            "pycom-sim: {} ({}), flash {}, {} time{}",
+            board.name,
+            board.id,
+            if args.fresh {
+                "throwaway".to_string()
+            } else {
+                handle.flash_path().display().to_string()
+            },
+            match args.time {
+                TimeMode::Virtual => "virtual",
+                TimeMode::Real => "real",
+            },
+            if args.time == TimeMode::Real {
+                "; Ctrl-C quits"
+            } else {
+                ""
+            }
+        );
+    }
+    let events = handle.subscribe();
+    let stdin_piped = !std::io::stdin().is_terminal();
+    let interrupted = install_ctrl_c(&handle);
+    handle.power_on();
+    if stdin_piped {
+        forward_stdin(&handle);
+    }
+    let outcome = print_events(&events, &args, stdin_piped, &interrupted);
+    handle.shutdown();
+    outcome
+}
+
+/// Copies piped stdin to UART0 as if typed, then tells the device the input ended.
+fn forward_stdin(handle: &DeviceHandle) {
+    let sender = handle.remote();
+    std::thread::spawn(move || {
+        let mut stdin = std::io::stdin().lock();
+        let mut buf = [0u8; 4096];
+        loop {
+            match stdin.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => sender.write_uart(buf.get(..n).unwrap_or_default()),
+            }
+        }
+        sender.close_input();
+    });
+}
+
+fn install_ctrl_c(handle: &DeviceHandle) -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+    let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sender = handle.remote();
+    let seen = flag.clone();
+    // A second handler cannot be installed in one process; ignoring that error is harmless.
+    let _ = ctrlc::set_handler(move || {
+        seen.store(true, std::sync::atomic::Ordering::SeqCst);
+        sender.shutdown();
+    });
+    flag
+}
+
+fn print_events(
+    events: &Receiver<Event>,
+    args: &RunArgs,
+    stdin_piped: bool,
+    _interrupted: &std::sync::atomic::AtomicBool,
+) -> Result<(), String> {
+    let mut out = std::io::stdout().lock();
+    let mut input_closed = !stdin_piped;
+    let stop_at_idle = args.time == TimeMode::Virtual && args.run_for.is_none();
+    while let Ok(event) = events.recv() {
+        match args.events {
+            Some(EventFormat::Json) => {
+                writeln!(out, "{}", event.to_json()).map_err(|e| e.to_string())?;
+            }
+            None => match &event.kind {
+                EventKind::Uart { text } => out.write_all(text).map_err(|e| e.to_string())?,
+                EventKind::Fault { message } => eprintln!("pycom-sim: {message}"),
+                _ => {}
+            },
+        }
+        out.flush().map_err(|e| e.to_string())?;
+        match event.kind {
+            EventKind::InputClosed => input_closed = true,
+            EventKind::Idle if stop_at_idle && input_closed => break,
+            EventKind::Stopped => break,
+            _ => {}
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,350 @@
+//! The device's hardware state on the device thread: clock, schedule, pins, LED, UART, and the
+//! command queue from the handle. Everything that happens goes through here so that it is
+//! stamped with device time and published as an event.
+
+use std::collections::VecDeque;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
+use std::sync::{Arc, Mutex};
+
+use smart_leds_trait::RGB8;
+
+use crate::clock::{Clock, Micros, Schedule, TimeMode};
+use crate::event::{Event, EventKind};
+use crate::gpio::{Drive, Gpio, LevelChange};
+use crate::led::{self, Ws2812};
+use crate::rom::ResetCause;
+
+/// Something the outside asked for, to happen at a device time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Connect a pin to 3V3, GND, or nothing.
+    Drive { gpio: u8, drive: Drive },
+    /// Press and release the reset (EN) button.
+    ResetButton,
+    /// Remove power and apply it again.
+    PowerCycle,
+    /// Bytes arriving on UART0's RX line.
+    Uart(Vec<u8>),
+    /// End the run (`--for`).
+    Stop,
+}
+
+/// Messages from a `DeviceHandle` to the device thread.
+#[derive(Debug)]
+pub enum Command {
+    PowerOn,
+    PowerOff,
+    Now(Action),
+    At {
+        at: Micros,
+        action: Action,
+    },
+    /// The host has no more UART input (stdin ended).
+    CloseInput,
+    Shutdown,
+}
+
+/// What the device thread must stop doing its current work for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interrupt {
+    /// Start again from the ROM with this cause.
+    Reset(ResetCause),
+    PowerOff,
+    /// The handle asked the device to end, or the `--for` limit was reached.
+    Shutdown,
+}
+
+/// Timed work on the device's schedule.
+#[derive(Debug)]
+pub enum Timed {
+    Action(Action),
+    /// The firmware's heartbeat: LED on (true) or off (false).
+    Heartbeat(bool),
+}
+
+/// Subscribers of the event stream.
+pub type Subscribers = Arc<Mutex<Vec<std::sync::mpsc::Sender<Event>>>>;
+
+pub struct Hw {
+    pub clock: Clock,
+    pub schedule: Schedule<Timed>,
+    pub gpio: Gpio,
+    pub led: Ws2812,
+    pub uart_rx: VecDeque<u8>,
+    pub powered: bool,
+    pub heartbeat: bool,
+    interrupt: Option<Interrupt>,
+    commands: Receiver<Command>,
+    subscribers: Subscribers,
+    last_was_idle: bool,
+}
+
+impl Hw {
+    pub fn new(
+        mode: TimeMode,
+        gpio: Gpio,
+        commands: Receiver<Command>,
+        subscribers: Subscribers,
+    ) -> Hw {
+        Hw {
+            clock: Clock::new(mode),
+            schedule: Schedule::default(),
+            gpio,
+            led: Ws2812::default(),
+            uart_rx: VecDeque::new(),
+            powered: false,
+            heartbeat: false,
+            interrupt: None,
+            commands,
+            subscribers,
+            last_was_idle: false,
+        }
+    }
+
+    /// Publishes an event at the current device time.
+    pub fn emit(&mut self, kind: EventKind) {
+        let idle = kind == EventKind::Idle;
+        if idle && self.last_was_idle {
+            return;
+        }
+        self.last_was_idle = idle;
+        let event = Event {
+            time_us: self.clock.now(),
+            kind,
+        };
+        if let Ok(mut subs) = self.subscribers.lock() {
+            subs.retain(|s| s.send(event.clone()).is_ok());
+        }
+    }
+
+    /// Sends bytes out of UART0.
+    pub fn uart_write(&mut self, bytes: &[u8]) {
+        if !bytes.is_empty() {
+            self.emit(EventKind::Uart {
+                text: bytes.to_vec(),
+            });
+        }
+    }
+
+    pub fn pin_changed(&mut self, change: Option<LevelChange>) {
+        if let Some(c) = change {
+            self.emit(EventKind::Pin {
+                pin: c.pin,
+                gpio: c.gpio,
+                level: u8::from(c.level),
+            });
+        }
+    }
+
+    /// Latches a colour into the LED the way the data line carries it (GRB).
+    pub fn show(&mut self, colour: RGB8) {
+        if let Some(c) = self.led.latch(led::grb_frame(colour)) {
+            self.emit(EventKind::Led { color: led::hex(c) });
+        }
+    }
+
+    /// The pending interrupt, if any (left in place).
+    pub fn interrupted(&self) -> Option<Interrupt> {
+        self.interrupt
+    }
+
+    /// Takes the pending interrupt.
+    pub fn take_interrupt(&mut self) -> Option<Interrupt> {
+        self.interrupt.take()
+    }
+
+    fn interrupt_with(&mut self, why: Interrupt) {
+        // A shutdown outranks a reset that is already waiting.
+        if self.interrupt != Some(Interrupt::Shutdown) {
+            self.interrupt = Some(why);
+        }
+    }
+
+    fn apply(&mut self, action: Action) {
+        match action {
+            Action::Drive { gpio, drive } => {
+                if let Some(p) = self.gpio.pin(gpio) {
+                    let pin = p.def.name.clone();
+                    self.emit(EventKind::Drive { pin, gpio, drive });
+                }
+                let change = self.gpio.set_drive(gpio, drive);
+                self.pin_changed(change);
+            }
+            Action::ResetButton if self.powered => {
+                self.interrupt_with(Interrupt::Reset(ResetCause::ResetButton));
+            }
+            Action::PowerCycle => self.interrupt_with(Interrupt::Reset(ResetCause::PowerOn)),
+            Action::ResetButton => {}
+            Action::Uart(bytes) => self.uart_rx.extend(bytes),
+            Action::Stop => self.interrupt_with(Interrupt::Shutdown),
+        }
+    }
+
+    fn handle(&mut self, command: Command) {
+        // Whatever a command did, the device must say again when it is idle after it.
+        self.last_was_idle = false;
+        match command {
+            Command::CloseInput => self.emit(EventKind::InputClosed),
+            Command::PowerOn if !self.powered => {
+                self.interrupt_with(Interrupt::Reset(ResetCause::PowerOn));
+            }
+            Command::PowerOn => {}
+            Command::PowerOff => self.interrupt_with(Interrupt::PowerOff),
+            Command::Now(action) => self.apply(action),
+            Command::At { at, action } => {
+                let now = self.clock.now();
+                if at <= now {
+                    self.apply(action);
+                } else {
+                    self.schedule.push(at, Timed::Action(action));
+                }
+            }
+            Command::Shutdown => self.interrupt_with(Interrupt::Shutdown),
+        }
+    }
+
+    /// Applies every command already queued.
+    pub fn drain_commands(&mut self) {
+        loop {
+            match self.commands.try_recv() {
+                Ok(c) => self.handle(c),
+                Err(TryRecvError::Empty) => return,
+                Err(TryRecvError::Disconnected) => {
+                    self.interrupt_with(Interrupt::Shutdown);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Applies queued commands, or blocks for the next one if there are none.
+    pub fn wait_for_command(&mut self) {
+        self.drain_commands();
+        if self.interrupt.is_none() {
+            self.block_for_command(None);
+        }
+    }
+
+    /// Blocks for the next command (virtual idle, or nothing scheduled in real time).
+    fn block_for_command(&mut self, wall_timeout: Option<std::time::Duration>) {
+        let received = match wall_timeout {
+            None => self
+                .commands
+                .recv()
+                .map_err(|_| RecvTimeoutError::Disconnected),
+            Some(t) => self.commands.recv_timeout(t),
+        };
+        match received {
+            Ok(c) => self.handle(c),
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => self.interrupt_with(Interrupt::Shutdown),
+        }
+    }
+
+    fn run_timed(&mut self, item: Timed) {
+        match item {
+            Timed::Action(a) => self.apply(a),
+            Timed::Heartbeat(on) if self.heartbeat => {
+                self.show(if on {
+                    led::HEARTBEAT_COLOR
+                } else {
+                    RGB8::default()
+                });
+                let (next_on, wait_ms) = if on {
+                    (false, led::HEARTBEAT_ON_MS)
+                } else {
+                    (true, led::HEARTBEAT_OFF_MS)
+                };
+                let at = self.clock.now() + wait_ms * 1000;
+                self.schedule.push(at, Timed::Heartbeat(next_on));
+            }
+            Timed::Heartbeat(_) => {}
+        }
+    }
+
+    /// Runs everything scheduled up to `until`, moving the clock to each entry's time.
+    fn run_due(&mut self, until: Micros) {
+        while let Some((at, item)) = self.schedule.pop_due(until) {
+            self.clock.advance_to(at);
+            self.run_timed(item);
+            if self.interrupt.is_some() {
+                return;
+            }
+        }
+    }
+
+    /// Waits until device time `target`, running scheduled work and applying commands on the way.
+    /// Returns early (with the clock where it stopped) when an interrupt arrives.
+    pub fn wait_until(&mut self, target: Micros) {
+        loop {
+            self.drain_commands();
+            if self.interrupt.is_some() {
+                return;
+            }
+            let now = self.clock.now();
+            if now >= target {
+                return;
+            }
+            let step = self.schedule.next_due().map_or(target, |d| d.min(target));
+            let wall = self.clock.wall_until(step);
+            if !wall.is_zero() {
+                self.block_for_command(Some(wall));
+                if self.clock.now() < step {
+                    continue;
+                }
+            }
+            self.clock.advance_to(step);
+            self.run_due(step);
+            if self.interrupt.is_some() {
+                return;
+            }
+        }
+    }
+
+    /// Waits `us` microseconds of device time.
+    pub fn wait(&mut self, us: Micros) {
+        let target = self.clock.now().saturating_add(us);
+        self.wait_until(target);
+    }
+
+    /// Whether anything other than the heartbeat is scheduled.
+    pub fn has_pending_work(&self) -> bool {
+        self.schedule.any(|t| matches!(t, Timed::Action(_)))
+    }
+
+    /// Waits for input with nothing to compute: until `ready` says there is something to do, or
+    /// an interrupt. In virtual time the clock jumps straight to scheduled work; with nothing but
+    /// the heartbeat left the device announces it is idle and blocks for a command.
+    pub fn idle(&mut self, mut ready: impl FnMut(&Hw) -> bool) {
+        loop {
+            self.drain_commands();
+            if self.interrupt.is_some() || ready(self) {
+                return;
+            }
+            match self.clock.mode() {
+                TimeMode::Virtual if self.has_pending_work() => {
+                    if let Some(due) = self.schedule.next_due() {
+                        self.wait_until(due);
+                    }
+                }
+                TimeMode::Virtual => {
+                    self.emit(EventKind::Idle);
+                    self.block_for_command(None);
+                }
+                TimeMode::Real => match self.schedule.next_due() {
+                    Some(due) => self.wait_until(due),
+                    None => self.block_for_command(None),
+                },
+            }
+        }
+    }
+
+    /// Starts or stops the firmware heartbeat (80 ms blue every 4 s).
+    pub fn set_heartbeat(&mut self, on: bool) {
+        self.heartbeat = on;
+        self.schedule.retain(|t| !matches!(t, Timed::Heartbeat(_)));
+        if on {
+            self.run_timed(Timed::Heartbeat(true));
+        }
+    }
+}

@@ -1,0 +1,262 @@
+//! The device: one thread that runs the whole module, and the one handle everything outside uses.
+//!
+//! The terminal, a pty, telnet, scenarios and tests all talk to the device through
+//! [`DeviceHandle`] — pin drives, the reset button, power, UART bytes — and all read the same
+//! [`Event`] stream. Nothing outside is special-cased inside.
+
+mod boot_port;
+mod hw;
+mod run;
+
+use std::cell::RefCell;
+use std::path::PathBuf;
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+pub use hw::Action;
+use hw::{Command, Hw, Subscribers};
+
+use crate::board::Board;
+use crate::clock::{Micros, TimeMode};
+use crate::event::{Event, EventKind};
+use crate::flash::{FlashError, FlashFile, OpenOptions};
+use crate::gpio::{Drive, Gpio, GpioError};
+use crate::image;
+
+/// Which flash file backs the device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FlashSource {
+    /// A file the user keeps (created on first use).
+    File(PathBuf),
+    /// A throwaway file, deleted when the device is dropped.
+    Fresh,
+}
+
+/// How to build a device.
+#[derive(Debug, Clone)]
+pub struct DeviceConfig {
+    pub board: Board,
+    pub flash: FlashSource,
+    /// Rebuild a flash file that cannot be used (wrong size, no partition table).
+    pub reformat: bool,
+    pub time: TimeMode,
+}
+
+/// Why a device could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum DeviceError {
+    #[error(transparent)]
+    Flash(#[from] FlashError),
+    #[error("could not create a temporary flash file: {0}")]
+    Temp(std::io::Error),
+    #[error("could not start the device thread: {0}")]
+    Thread(std::io::Error),
+}
+
+/// The one way to talk to a running device.
+pub struct DeviceHandle {
+    commands: Sender<Command>,
+    subscribers: Subscribers,
+    thread: Option<JoinHandle<()>>,
+    gpio: Gpio,
+    /// Keeps a `--fresh` flash file alive until the device is gone.
+    _fresh: Option<tempfile::TempDir>,
+    flash_path: PathBuf,
+}
+
+impl DeviceHandle {
+    /// Opens (or creates) the flash file and starts the device thread, powered off.
+    pub fn spawn(config: DeviceConfig) -> Result<DeviceHandle, DeviceError> {
+        let (path, fresh) = match &config.flash {
+            FlashSource::File(p) => (p.clone(), None),
+            FlashSource::Fresh => {
+                let dir = tempfile::Builder::new()
+                    .prefix("pycom-sim-")
+                    .tempdir()
+                    .map_err(DeviceError::Temp)?;
+                (
+                    dir.path().join(format!("{}.flash", config.board.id)),
+                    Some(dir),
+                )
+            }
+        };
+        let (flash, _created) = FlashFile::open_or_create(
+            &path,
+            &config.board,
+            &image::default_image(),
+            OpenOptions {
+                reformat: config.reformat,
+            },
+        )?;
+        let (tx, rx) = mpsc::channel();
+        let subscribers: Subscribers = Arc::new(Mutex::new(Vec::new()));
+        let gpio = Gpio::new(&config.board);
+        let device_gpio = gpio.clone();
+        let device_subs = subscribers.clone();
+        let board = config.board.clone();
+        let time = config.time;
+        let thread = std::thread::Builder::new()
+            .name(format!("device-{}", board.id))
+            .spawn(move || {
+                let device = run::Device {
+                    hw: RefCell::new(Hw::new(time, device_gpio, rx, device_subs)),
+                    flash: RefCell::new(flash),
+                    board,
+                };
+                device.run();
+            })
+            .map_err(DeviceError::Thread)?;
+        Ok(DeviceHandle {
+            commands: tx,
+            subscribers,
+            thread: Some(thread),
+            gpio,
+            _fresh: fresh,
+            flash_path: path,
+        })
+    }
+
+    /// The flash file backing this device.
+    pub fn flash_path(&self) -> &std::path::Path {
+        &self.flash_path
+    }
+
+    /// A new receiver of every event from now on. Subscribe before `power_on` to see the boot.
+    pub fn subscribe(&self) -> Receiver<Event> {
+        let (tx, rx) = mpsc::channel();
+        if let Ok(mut subs) = self.subscribers.lock() {
+            subs.push(tx);
+        }
+        rx
+    }
+
+    fn send(&self, command: Command) {
+        // A device thread that has ended has nothing left to tell; dropping the command is right.
+        let _ = self.commands.send(command);
+    }
+
+    /// Resolves a pin name (`P12`, `G23`, `GPIO21`) on this board.
+    pub fn pin(&self, name: &str) -> Result<u8, GpioError> {
+        self.gpio.resolve(name)
+    }
+
+    pub fn power_on(&self) {
+        self.send(Command::PowerOn);
+    }
+
+    pub fn power_off(&self) {
+        self.send(Command::PowerOff);
+    }
+
+    pub fn press_reset(&self) {
+        self.send(Command::Now(Action::ResetButton));
+    }
+
+    pub fn power_cycle(&self) {
+        self.send(Command::Now(Action::PowerCycle));
+    }
+
+    /// Connects a pin to 3V3 (`High`), GND (`Low`) or nothing (`Floating`) now.
+    pub fn drive(&self, pin: &str, drive: Drive) -> Result<(), GpioError> {
+        let gpio = self.pin(pin)?;
+        self.send(Command::Now(Action::Drive { gpio, drive }));
+        Ok(())
+    }
+
+    /// Bytes typed into UART0.
+    pub fn write_uart(&self, bytes: &[u8]) {
+        self.send(Command::Now(Action::Uart(bytes.to_vec())));
+    }
+
+    /// Does `action` at device time `at` (since the device was first powered on). Scheduling
+    /// by device time keeps scripted runs deterministic.
+    pub fn at(&self, at: Duration, action: Action) {
+        self.send(Command::At {
+            at: duration_us(at),
+            action,
+        });
+    }
+
+    /// Drives a pin at device time `at`.
+    pub fn drive_at(&self, at: Duration, pin: &str, drive: Drive) -> Result<(), GpioError> {
+        let gpio = self.pin(pin)?;
+        self.at(at, Action::Drive { gpio, drive });
+        Ok(())
+    }
+
+    /// A cloneable, thread-safe sender for the parts of the handle other threads need (a stdin
+    /// reader, a Ctrl-C handler).
+    pub fn remote(&self) -> Remote {
+        Remote {
+            commands: self.commands.clone(),
+        }
+    }
+
+    /// Tells the device the host side of UART0 has no more input (stdin ended).
+    pub fn close_input(&self) {
+        self.send(Command::CloseInput);
+    }
+
+    /// Ends the device thread and waits for it (flash is synced).
+    pub fn shutdown(mut self) {
+        self.stop_thread();
+    }
+
+    fn stop_thread(&mut self) {
+        self.send(Command::Shutdown);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for DeviceHandle {
+    fn drop(&mut self) {
+        self.stop_thread();
+    }
+}
+
+/// What another thread may do to the device.
+#[derive(Debug, Clone)]
+pub struct Remote {
+    commands: Sender<Command>,
+}
+
+impl Remote {
+    /// Bytes typed into UART0.
+    pub fn write_uart(&self, bytes: &[u8]) {
+        let _ = self
+            .commands
+            .send(Command::Now(Action::Uart(bytes.to_vec())));
+    }
+
+    /// The host side of UART0 has no more input.
+    pub fn close_input(&self) {
+        let _ = self.commands.send(Command::CloseInput);
+    }
+
+    /// Ask the device thread to end.
+    pub fn shutdown(&self) {
+        let _ = self.commands.send(Command::Shutdown);
+    }
+}
+
+fn duration_us(d: Duration) -> Micros {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
+/// Collects events until `stop` says so (inclusive) or the device ends. For tests and scripted
+/// runs in virtual time, where the device reports `Idle` when nothing is left to do.
+pub fn collect_until(events: &Receiver<Event>, mut stop: impl FnMut(&Event) -> bool) -> Vec<Event> {
+    let mut out = Vec::new();
+    while let Ok(e) = events.recv() {
+        let done = stop(&e) || e.kind == EventKind::Stopped;
+        out.push(e);
+        if done {
+            break;
+        }
+    }
+    out
+}

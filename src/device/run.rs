@@ -1,0 +1,269 @@
+//! The reset loop on the device thread: power-on → ROM → `pycom-boot` → firmware, again after
+//! every reset, until the handle shuts the device down.
+
+use std::cell::RefCell;
+
+use pycom_boot::{BootDecision, FlashLayout, Slot};
+
+use super::boot_port::{BootConsole, BootDelay, BootFlash, BootFlashError, BootLed, BootPin};
+use super::hw::{Hw, Interrupt};
+use crate::board::Board;
+use crate::event::{EventKind, Stage};
+use crate::flash::FlashFile;
+use crate::gpio::Pull;
+use crate::image;
+use crate::led;
+use crate::rom::{self, ResetCause};
+
+/// Byte of the config block holding `heartbeat_on_boot` in bit 0 (§14).
+const CONFIG_HEARTBEAT_BYTE: u32 = 152;
+
+/// The whole virtual module on its thread.
+pub struct Device {
+    pub board: Board,
+    pub hw: RefCell<Hw>,
+    pub flash: RefCell<FlashFile>,
+}
+
+/// What the device does after a boot ends.
+enum Next {
+    Start(ResetCause),
+    PowerOff,
+    Shutdown,
+}
+
+impl From<Interrupt> for Next {
+    fn from(i: Interrupt) -> Next {
+        match i {
+            Interrupt::Reset(cause) => Next::Start(cause),
+            Interrupt::PowerOff => Next::PowerOff,
+            Interrupt::Shutdown => Next::Shutdown,
+        }
+    }
+}
+
+impl Device {
+    /// Runs until shut down.
+    pub fn run(self) {
+        let mut next = self.wait_for_power();
+        loop {
+            next = match next {
+                Next::Shutdown => break,
+                Next::PowerOff => {
+                    let mut hw = self.hw.borrow_mut();
+                    hw.powered = false;
+                    hw.set_heartbeat(false);
+                    if let Some(c) = hw.led.power_off() {
+                        hw.emit(EventKind::Led { color: led::hex(c) });
+                    }
+                    hw.emit(EventKind::PowerOff);
+                    drop(hw);
+                    self.wait_for_power()
+                }
+                Next::Start(cause) => self.boot(cause),
+            };
+        }
+        let mut hw = self.hw.borrow_mut();
+        hw.emit(EventKind::Stopped);
+        if let Err(e) = self.flash.borrow_mut().sync() {
+            hw.emit(EventKind::Fault {
+                message: format!("could not sync the flash file: {e}"),
+            });
+        }
+    }
+
+    /// Powered off: nothing runs and no scheduled work happens until power returns.
+    fn wait_for_power(&self) -> Next {
+        let mut hw = self.hw.borrow_mut();
+        loop {
+            hw.wait_for_command();
+            match hw.take_interrupt() {
+                Some(Interrupt::Reset(_)) => return Next::Start(ResetCause::PowerOn),
+                Some(Interrupt::Shutdown) => return Next::Shutdown,
+                Some(Interrupt::PowerOff) | None => {}
+            }
+        }
+    }
+
+    /// Idles (firmware waiting, download mode, a hung module) until something resets it.
+    fn hang(&self) -> Next {
+        let mut hw = self.hw.borrow_mut();
+        hw.idle(|_| false);
+        hw.take_interrupt().map_or(Next::Shutdown, Next::from)
+    }
+
+    fn interrupted(&self) -> Option<Next> {
+        self.hw.borrow_mut().take_interrupt().map(Next::from)
+    }
+
+    /// One pass through the boot chain.
+    fn boot(&self, cause: ResetCause) -> Next {
+        {
+            let mut hw = self.hw.borrow_mut();
+            hw.powered = true;
+            hw.set_heartbeat(false);
+            hw.emit(EventKind::Reset { cause });
+            let changes = hw.gpio.reset(&rom::RESET_PULLS);
+            for c in changes {
+                hw.pin_changed(Some(c));
+            }
+            hw.emit(EventKind::Stage { stage: Stage::Rom });
+            let strap = rom::strap_byte(&hw.gpio);
+            hw.uart_write(rom::rom_text(cause, strap).as_bytes());
+            if rom::is_download_mode(strap) {
+                hw.emit(EventKind::Stage {
+                    stage: Stage::DownloadMode,
+                });
+                drop(hw);
+                return self.hang();
+            }
+            hw.emit(EventKind::Stage {
+                stage: Stage::Bootloader,
+            });
+        }
+        let decision = match self.run_bootloader() {
+            Ok(d) => d,
+            Err(BootFlashError::Interrupted) => {
+                return self.interrupted().unwrap_or(Next::Shutdown);
+            }
+            Err(BootFlashError::Flash(e)) => {
+                // The firmware's `mperror_fatal_error`: solid red LED, hang.
+                let mut hw = self.hw.borrow_mut();
+                hw.show(led::ERROR_COLOR);
+                hw.emit(EventKind::Fault {
+                    message: format!("bootloader could not use flash: {e}"),
+                });
+                drop(hw);
+                return self.hang();
+            }
+        };
+        if let Some(next) = self.interrupted() {
+            return next;
+        }
+        self.start_firmware(&decision)
+    }
+
+    fn layout(&self) -> FlashLayout {
+        FlashLayout {
+            otadata: self.board.otadata_offset(),
+            factory: self.board.factory_offset(),
+            ota0: self.board.ota0_offset(),
+        }
+    }
+
+    fn slot_bytes(&self, slot: Slot) -> Vec<u8> {
+        let name = slot.name();
+        let (offset, size) = self
+            .board
+            .partition(name)
+            .map_or((0, 0), |p| (p.offset, p.size));
+        let mut bytes = vec![0u8; size as usize];
+        if self.flash.borrow_mut().read(offset, &mut bytes).is_err() {
+            bytes.clear();
+        }
+        bytes
+    }
+
+    fn run_bootloader(&self) -> Result<BootDecision, BootFlashError> {
+        let safe_pin = self.pin_gpio(&self.board.safe_boot_pin);
+        // The bootloader enables P12's pull-down for the check and disables it afterwards.
+        self.set_pull(safe_pin, Pull::Down);
+        let result = pycom_boot::boot(
+            &self.layout(),
+            &mut BootFlash {
+                hw: &self.hw,
+                flash: &self.flash,
+            },
+            &mut BootPin {
+                hw: &self.hw,
+                gpio: safe_pin,
+            },
+            &mut BootDelay { hw: &self.hw },
+            &mut BootLed { hw: &self.hw },
+            &mut |slot: Slot| image::verify_image(&self.slot_bytes(slot)),
+            &mut BootConsole { hw: &self.hw },
+        );
+        self.set_pull(safe_pin, Pull::None);
+        result
+    }
+
+    fn pin_gpio(&self, name: &str) -> u8 {
+        let hw = self.hw.borrow();
+        hw.gpio.resolve(name).unwrap_or(21)
+    }
+
+    fn set_pull(&self, gpio: u8, pull: Pull) {
+        let mut hw = self.hw.borrow_mut();
+        let change = hw.gpio.set_pull(gpio, pull);
+        hw.pin_changed(change);
+    }
+
+    fn heartbeat_on_boot(&self) -> bool {
+        let mut byte = [0xFFu8];
+        let at = self.board.config.offset + CONFIG_HEARTBEAT_BYTE;
+        let _ = self.flash.borrow_mut().read(at, &mut byte);
+        byte[0] & 1 == 1
+    }
+
+    /// The app stage. Until the MicroPython runtime lands it reports the decision and idles.
+    fn start_firmware(&self, decision: &BootDecision) -> Next {
+        let bytes = self.slot_bytes(decision.slot);
+        let parsed = image::parse_image(&bytes);
+        let mut hw = self.hw.borrow_mut();
+        let version = parsed
+            .as_ref()
+            .map(|img| img.spec.version.clone())
+            .unwrap_or_default();
+        hw.emit(EventKind::Boot {
+            slot: decision.slot.name().to_string(),
+            offset: decision.offset,
+            version: version.clone(),
+            safe_boot: decision.safe_boot.name().to_string(),
+            skip_scripts: decision.skip_scripts,
+            software_request: decision.software_request,
+            rolled_back: decision.rolled_back,
+            record_initialised: decision.record_initialised,
+        });
+        let image = match parsed {
+            Ok(image) => image,
+            Err(e) => {
+                // A real module would jump into garbage here; show it as the fatal red LED.
+                hw.show(led::ERROR_COLOR);
+                let message = format!(
+                    "the {} slot at {:#x} holds no valid firmware image: {e}",
+                    decision.slot.name(),
+                    decision.offset
+                );
+                hw.uart_write(format!("[pycom-sim] {message}\r\n").as_bytes());
+                hw.emit(EventKind::Fault { message });
+                drop(hw);
+                return self.hang();
+            }
+        };
+        hw.emit(EventKind::Stage {
+            stage: Stage::Firmware,
+        });
+        let scripts = if decision.skip_scripts {
+            "boot.py and main.py skipped"
+        } else {
+            "boot.py and main.py would run"
+        };
+        let text = format!(
+            "[pycom-sim] firmware {} [{}] on {} from the {} slot ({:#x}); {} with ESP32\r\n\
+             [pycom-sim] safe boot: {} ({scripts})\r\n\
+             [pycom-sim] the MicroPython runtime is not in this build yet: the device idles here\r\n",
+            image.spec.version,
+            image.spec.git_tag,
+            image.spec.build_date,
+            decision.slot.name(),
+            decision.offset,
+            self.board.name,
+            decision.safe_boot.name(),
+        );
+        hw.uart_write(text.as_bytes());
+        let heartbeat = self.heartbeat_on_boot();
+        hw.set_heartbeat(heartbeat);
+        drop(hw);
+        self.hang()
+    }
+}
