@@ -1,0 +1,551 @@
+//! The module's SPI NOR flash, kept in a host file.
+//!
+//! Everything the device remembers lives here and only here: the partition table, otadata
+//! (`boot_info_t`), both app slots, the config block and the `/flash` filesystem. The file behaves
+//! like the chip: erase sets whole 4 KiB sectors to 0xFF, programming can only clear bits. Every
+//! erase and write goes to the file at once with a positional write and no buffering, so killing
+//! the simulator at any instant leaves exactly what a power cut would leave on the chip.
+//!
+//! A write that would set a bit is a bug in whoever wrote it (real silicon would silently AND the
+//! bits together and corrupt the data); the simulator refuses it, counts it and names the address,
+//! so tests catch firmware code that forgot to erase.
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+use embedded_storage::nor_flash::{
+    ErrorType, MultiwriteNorFlash, NorFlash, NorFlashError, NorFlashErrorKind, ReadNorFlash,
+};
+use pycom_boot::BootInfo;
+
+use crate::board::{Board, Region};
+use crate::fs::FsError;
+use crate::partition::{PartitionError, PartitionTable, TABLE_OFFSET};
+
+/// The erase unit of the ESP32's flash chips.
+pub const SECTOR_SIZE: u32 = 4096;
+/// Offset of `boot_fs_type` in the config block (0 FAT, 1 LittleFS, 0xFF LittleFS).
+pub const CONFIG_BOOT_FS_TYPE: u32 = 533;
+/// `boot_fs_type` value for FatFS.
+pub const FS_TYPE_FAT: u8 = 0;
+
+/// The hint every refusal to touch an existing file ends with.
+const FIX_HINT: &str = "use --reformat to overwrite it, or --flash to pick another file";
+
+/// What went wrong with the flash or its file.
+#[derive(Debug, thiserror::Error)]
+pub enum FlashError {
+    /// A write tried to turn a 0 bit into a 1 without an erase.
+    #[error(
+        "flash write at {addr:#x} would set a bit from 0 to 1; NOR flash can only clear bits, \
+         so the sector must be erased first (write refused)"
+    )]
+    BitSet { addr: u32 },
+    #[error("flash erase {from:#x}..{to:#x} is not aligned to 4 KiB sectors")]
+    NotAligned { from: u32, to: u32 },
+    #[error("flash access at {offset:#x} (+{len:#x} bytes) is outside the {size:#x}-byte chip")]
+    OutOfBounds { offset: u32, len: usize, size: u32 },
+    #[error("flash file {}: cannot {action}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        action: &'static str,
+        #[source]
+        source: io::Error,
+    },
+    #[error("flash file {} is a directory, not a flash file; use --flash to pick a file", path.display())]
+    IsDirectory { path: PathBuf },
+    #[error(
+        "flash file {} is {actual} bytes but a {board} has {} MiB ({expected}) of flash; {FIX_HINT}",
+        path.display(),
+        expected / (1024 * 1024)
+    )]
+    WrongSize {
+        path: PathBuf,
+        board: String,
+        actual: u64,
+        expected: u32,
+    },
+    #[error(
+        "flash file {} has no readable partition table at {TABLE_OFFSET:#x} ({source}); {FIX_HINT}",
+        path.display()
+    )]
+    BadPartitionTable {
+        path: PathBuf,
+        #[source]
+        source: PartitionError,
+    },
+    #[error(
+        "flash file {}'s partition table at {TABLE_OFFSET:#x} is not a {board}'s: {detail}; {FIX_HINT}",
+        path.display()
+    )]
+    PartitionMismatch {
+        path: PathBuf,
+        board: String,
+        detail: String,
+    },
+    /// The board definition itself cannot be laid out (a bug in a board file, not in the flash).
+    #[error("board {board}: {detail}")]
+    Layout { board: String, detail: String },
+    #[error("the firmware image is {len} bytes but the {slot} slot holds only {capacity}")]
+    ImageTooLarge {
+        slot: String,
+        len: usize,
+        capacity: u32,
+    },
+    #[error("cannot create the /flash filesystem: {0}")]
+    Filesystem(#[source] Box<FsError>),
+}
+
+impl NorFlashError for FlashError {
+    fn kind(&self) -> NorFlashErrorKind {
+        match self {
+            FlashError::NotAligned { .. } => NorFlashErrorKind::NotAligned,
+            FlashError::OutOfBounds { .. } => NorFlashErrorKind::OutOfBounds,
+            _ => NorFlashErrorKind::Other,
+        }
+    }
+}
+
+/// How to open a flash file.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OpenOptions {
+    /// Rebuild the file from scratch even if it exists (the CLI's `--reformat`).
+    pub reformat: bool,
+}
+
+/// What `open_or_create` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Created {
+    /// The file was there and passed the checks; nothing was written.
+    Existing,
+    /// There was no file; a factory-fresh one was made.
+    New,
+    /// The file was replaced by a factory-fresh one, as asked.
+    Reformatted,
+}
+
+/// Where the writes go besides the in-memory copy.
+#[derive(Debug)]
+enum Backing {
+    File { file: File, path: PathBuf },
+    Memory,
+}
+
+/// A flash chip of a board's size. Reads come from an in-memory copy; every change goes to the
+/// file first and to the copy only once the file has it, so the copy never runs ahead of disk.
+#[derive(Debug)]
+pub struct FlashFile {
+    data: Vec<u8>,
+    backing: Backing,
+    bit_set_violations: u64,
+}
+
+impl FlashFile {
+    /// An erased chip of `size` bytes that lives only in memory (tests, scratch images).
+    pub fn erased(size: u32) -> FlashFile {
+        FlashFile {
+            data: vec![0xFF; size as usize],
+            backing: Backing::Memory,
+            bit_set_violations: 0,
+        }
+    }
+
+    /// A factory-fresh flash for `board` in memory: what `open_or_create` would write to a new
+    /// file.
+    pub fn in_memory(board: &Board, factory_image: &[u8]) -> Result<FlashFile, FlashError> {
+        let mut flash = FlashFile::erased(board.flash_size);
+        flash.provision(board, factory_image)?;
+        Ok(flash)
+    }
+
+    /// Opens the flash file at `path`, or makes a factory-fresh one if there is none (or if
+    /// `opts.reformat`).
+    ///
+    /// An existing file is checked read-only first (size, partition table and its boot entries)
+    /// and is never modified when a check fails: it may hold someone's only copy of their
+    /// programs. A fresh file is built completely in a temporary file beside it and renamed into
+    /// place, so an interrupted `--reformat` leaves the old file intact.
+    pub fn open_or_create(
+        path: &Path,
+        board: &Board,
+        factory_image: &[u8],
+        opts: OpenOptions,
+    ) -> Result<(FlashFile, Created), FlashError> {
+        let io_err = |action: &'static str| {
+            let path = path.to_path_buf();
+            move |source| FlashError::Io {
+                path,
+                action,
+                source,
+            }
+        };
+        let exists = match std::fs::metadata(path) {
+            Ok(meta) if meta.is_dir() => {
+                return Err(FlashError::IsDirectory {
+                    path: path.to_path_buf(),
+                });
+            }
+            Ok(_) => true,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => false,
+            Err(e) => return Err(io_err("read its metadata")(e)),
+        };
+
+        if exists && !opts.reformat {
+            let data = Self::read_checked(path, board)?;
+            let file = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(path)
+                .map_err(io_err("open it for writing"))?;
+            let flash = FlashFile {
+                data,
+                backing: Backing::File {
+                    file,
+                    path: path.to_path_buf(),
+                },
+                bit_set_violations: 0,
+            };
+            return Ok((flash, Created::Existing));
+        }
+
+        let fresh = FlashFile::in_memory(board, factory_image)?;
+        let dir = match path.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        std::fs::create_dir_all(&dir).map_err(io_err("create its directory"))?;
+        let mut temp = tempfile::Builder::new()
+            .prefix(".pycom-flash-")
+            .suffix(".tmp")
+            .tempfile_in(&dir)
+            .map_err(io_err("create a temporary file beside it"))?;
+        io::Write::write_all(&mut temp, &fresh.data).map_err(io_err("write it"))?;
+        temp.as_file().sync_data().map_err(io_err("sync it"))?;
+        let file = temp
+            .persist(path)
+            .map_err(|e| io_err("move the new file into place")(e.error))?;
+        let flash = FlashFile {
+            data: fresh.data,
+            backing: Backing::File {
+                file,
+                path: path.to_path_buf(),
+            },
+            bit_set_violations: 0,
+        };
+        let created = if exists {
+            Created::Reformatted
+        } else {
+            Created::New
+        };
+        Ok((flash, created))
+    }
+
+    /// Reads an existing file through a read-only handle and checks that it is this board's
+    /// flash. Nothing here can write.
+    fn read_checked(path: &Path, board: &Board) -> Result<Vec<u8>, FlashError> {
+        let io_err = |action: &'static str| {
+            let path = path.to_path_buf();
+            move |source| FlashError::Io {
+                path,
+                action,
+                source,
+            }
+        };
+        let mut file = File::open(path).map_err(io_err("open it for reading"))?;
+        let actual = file.metadata().map_err(io_err("read its metadata"))?.len();
+        if actual != u64::from(board.flash_size) {
+            return Err(FlashError::WrongSize {
+                path: path.to_path_buf(),
+                board: board.name.clone(),
+                actual,
+                expected: board.flash_size,
+            });
+        }
+        let mut data = Vec::with_capacity(board.flash_size as usize);
+        file.read_to_end(&mut data).map_err(io_err("read it"))?;
+        if data.len() != board.flash_size as usize {
+            // Changed under us between the size check and the read.
+            return Err(FlashError::WrongSize {
+                path: path.to_path_buf(),
+                board: board.name.clone(),
+                actual: data.len() as u64,
+                expected: board.flash_size,
+            });
+        }
+        let start = TABLE_OFFSET as usize;
+        let table_bytes = data
+            .get(start..start + crate::partition::MAX_TABLE_LEN)
+            .unwrap_or_default();
+        let table = PartitionTable::decode(table_bytes, TABLE_OFFSET).map_err(|source| {
+            FlashError::BadPartitionTable {
+                path: path.to_path_buf(),
+                source,
+            }
+        })?;
+        let expected = board_table(board)?;
+        if let Some(detail) = table.boot_mismatch(&expected) {
+            return Err(FlashError::PartitionMismatch {
+                path: path.to_path_buf(),
+                board: board.name.clone(),
+                detail,
+            });
+        }
+        Ok(data)
+    }
+
+    /// Writes everything a factory-fresh module has onto this (erased) chip: partition table,
+    /// a valid otadata record pointing at the factory slot, the factory image, the config block
+    /// with `boot_fs_type` = FAT, and a FAT `/flash` with the default files.
+    fn provision(&mut self, board: &Board, factory_image: &[u8]) -> Result<(), FlashError> {
+        let layout_err = |detail: String| FlashError::Layout {
+            board: board.name.clone(),
+            detail,
+        };
+        if self.size() != board.flash_size {
+            return Err(layout_err(format!(
+                "the chip is {:#x} bytes, the board says {:#x}",
+                self.size(),
+                board.flash_size
+            )));
+        }
+        let table = board_table(board)?;
+        for entry in &table.entries {
+            self.check_region(&entry.name, entry.offset, entry.size)
+                .map_err(layout_err)?;
+        }
+        self.check_region("fs", board.fs.offset, board.fs.size)
+            .map_err(layout_err)?;
+        self.check_region("config", board.config.offset, board.config.size)
+            .map_err(layout_err)?;
+        let factory = table
+            .factory()
+            .ok_or_else(|| layout_err("no app/factory partition".to_owned()))?
+            .clone();
+        let otadata = table
+            .otadata()
+            .ok_or_else(|| layout_err("no data/ota (otadata) partition".to_owned()))?
+            .clone();
+        if factory_image.len() > factory.size as usize {
+            return Err(FlashError::ImageTooLarge {
+                slot: factory.name.clone(),
+                len: factory_image.len(),
+                capacity: factory.size,
+            });
+        }
+
+        let table_bytes = table.encode().map_err(|e| layout_err(e.to_string()))?;
+        self.erase_and_write(TABLE_OFFSET, &table_bytes)?;
+
+        let record = BootInfo {
+            size: factory_image.len() as u32,
+            ..BootInfo::initial()
+        };
+        pycom_boot::otadata::write_record(self, otadata.offset, &record)?;
+
+        self.erase_and_write(factory.offset, factory_image)?;
+
+        self.erase(board.config.offset, board.config.offset + SECTOR_SIZE)?;
+        self.write(board.config.offset + CONFIG_BOOT_FS_TYPE, &[FS_TYPE_FAT])?;
+
+        crate::fs::format(self, board.fs).map_err(|e| FlashError::Filesystem(Box::new(e)))?;
+        crate::fs::ensure_defaults(self, board.fs)
+            .map_err(|e| FlashError::Filesystem(Box::new(e)))?;
+        Ok(())
+    }
+
+    /// A region must sit on sector boundaries inside the chip.
+    fn check_region(&self, name: &str, offset: u32, size: u32) -> Result<(), String> {
+        let end = u64::from(offset) + u64::from(size);
+        if end > u64::from(self.size()) {
+            return Err(format!(
+                "{name} ({offset:#x}+{size:#x}) does not fit in {:#x} bytes of flash",
+                self.size()
+            ));
+        }
+        if !offset.is_multiple_of(SECTOR_SIZE) {
+            return Err(format!("{name} at {offset:#x} is not on a 4 KiB sector"));
+        }
+        Ok(())
+    }
+
+    /// Chip size in bytes.
+    pub fn size(&self) -> u32 {
+        self.data.len() as u32
+    }
+
+    /// The host file, if there is one.
+    pub fn path(&self) -> Option<&Path> {
+        match &self.backing {
+            Backing::File { path, .. } => Some(path),
+            Backing::Memory => None,
+        }
+    }
+
+    /// The whole chip as it stands (also what is in the file).
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.data
+    }
+
+    /// How many writes were refused for trying to set a bit since this flash was opened.
+    pub fn bit_set_violations(&self) -> u64 {
+        self.bit_set_violations
+    }
+
+    fn range(&self, offset: u32, len: usize) -> Result<std::ops::Range<usize>, FlashError> {
+        let start = offset as usize;
+        match start.checked_add(len) {
+            Some(end) if end <= self.data.len() => Ok(start..end),
+            _ => Err(FlashError::OutOfBounds {
+                offset,
+                len,
+                size: self.size(),
+            }),
+        }
+    }
+
+    /// Reads `buf.len()` bytes at `offset`.
+    pub fn read(&self, offset: u32, buf: &mut [u8]) -> Result<(), FlashError> {
+        let range = self.range(offset, buf.len())?;
+        buf.copy_from_slice(&self.data[range]);
+        Ok(())
+    }
+
+    /// Sets the sectors `from..to` to 0xFF. Both ends must be on 4 KiB boundaries.
+    pub fn erase(&mut self, from: u32, to: u32) -> Result<(), FlashError> {
+        if from > to || !from.is_multiple_of(SECTOR_SIZE) || !to.is_multiple_of(SECTOR_SIZE) {
+            return Err(FlashError::NotAligned { from, to });
+        }
+        let range = self.range(from, (to - from) as usize)?;
+        let erased = vec![0xFF; range.len()];
+        self.persist(from, &erased)?;
+        self.data[range].fill(0xFF);
+        Ok(())
+    }
+
+    /// Programs `bytes` at `offset`. Refused, with nothing written, if any byte would need a bit
+    /// to go from 0 to 1; the error names the first such address.
+    pub fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), FlashError> {
+        let range = self.range(offset, bytes.len())?;
+        let current = &self.data[range.clone()];
+        if let Some(i) = current
+            .iter()
+            .zip(bytes)
+            .position(|(&old, &new)| new & !old != 0)
+        {
+            self.bit_set_violations += 1;
+            return Err(FlashError::BitSet {
+                addr: offset + i as u32,
+            });
+        }
+        self.persist(offset, bytes)?;
+        self.data[range].copy_from_slice(bytes);
+        Ok(())
+    }
+
+    /// Erases the sectors `data` covers, starting at the sector-aligned `offset`, and programs
+    /// it: how the firmware writes an image, the partition table, or a sector it rewrites.
+    pub fn erase_and_write(&mut self, offset: u32, data: &[u8]) -> Result<(), FlashError> {
+        let len = u32::try_from(data.len()).map_err(|_| FlashError::OutOfBounds {
+            offset,
+            len: data.len(),
+            size: self.size(),
+        })?;
+        let end = offset
+            .checked_add(len.div_ceil(SECTOR_SIZE) * SECTOR_SIZE)
+            .ok_or(FlashError::OutOfBounds {
+                offset,
+                len: data.len(),
+                size: self.size(),
+            })?;
+        self.erase(offset, end)?;
+        self.write(offset, data)
+    }
+
+    /// Reads a region (e.g. a partition) into a new buffer.
+    pub fn read_region(&self, region: Region) -> Result<Vec<u8>, FlashError> {
+        let range = self.range(region.offset, region.size as usize)?;
+        Ok(self.data[range].to_vec())
+    }
+
+    /// Forces what has been written onto the disk (`fdatasync`). Not needed for crash
+    /// consistency against a killed process, only against a host power failure.
+    pub fn sync(&self) -> Result<(), FlashError> {
+        match &self.backing {
+            Backing::File { file, path } => file.sync_data().map_err(|source| FlashError::Io {
+                path: path.clone(),
+                action: "sync it",
+                source,
+            }),
+            Backing::Memory => Ok(()),
+        }
+    }
+
+    /// Sends `bytes` to the file at `offset` before the in-memory copy changes.
+    fn persist(&mut self, offset: u32, bytes: &[u8]) -> Result<(), FlashError> {
+        match &mut self.backing {
+            Backing::File { file, path } => {
+                write_at(file, u64::from(offset), bytes).map_err(|source| FlashError::Io {
+                    path: path.clone(),
+                    action: "write it",
+                    source,
+                })
+            }
+            Backing::Memory => Ok(()),
+        }
+    }
+}
+
+/// The board's partition table, with a board-file problem reported as one.
+fn board_table(board: &Board) -> Result<PartitionTable, FlashError> {
+    PartitionTable::from_board(board).map_err(|e| FlashError::Layout {
+        board: board.name.clone(),
+        detail: e.to_string(),
+    })
+}
+
+#[cfg(unix)]
+fn write_at(file: &mut File, offset: u64, bytes: &[u8]) -> io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    file.write_all_at(bytes, offset)
+}
+
+#[cfg(not(unix))]
+fn write_at(file: &mut File, offset: u64, bytes: &[u8]) -> io::Result<()> {
+    use std::io::{Seek, SeekFrom, Write};
+    file.seek(SeekFrom::Start(offset))?;
+    file.write_all(bytes)
+}
+
+impl ErrorType for FlashFile {
+    type Error = FlashError;
+}
+
+impl ReadNorFlash for FlashFile {
+    const READ_SIZE: usize = 1;
+
+    fn read(&mut self, offset: u32, bytes: &mut [u8]) -> Result<(), FlashError> {
+        FlashFile::read(self, offset, bytes)
+    }
+
+    fn capacity(&self) -> usize {
+        self.data.len()
+    }
+}
+
+impl NorFlash for FlashFile {
+    const WRITE_SIZE: usize = 1;
+    const ERASE_SIZE: usize = SECTOR_SIZE as usize;
+
+    fn erase(&mut self, from: u32, to: u32) -> Result<(), FlashError> {
+        FlashFile::erase(self, from, to)
+    }
+
+    fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), FlashError> {
+        FlashFile::write(self, offset, bytes)
+    }
+}
+
+/// Writing the same place twice is fine as long as each write only clears bits, which `write`
+/// enforces.
+impl MultiwriteNorFlash for FlashFile {}

@@ -1,0 +1,416 @@
+//! The virtual board through `DeviceHandle`, in virtual time: what a user sees on the UART, the
+//! LED colours at device times, the slot that booted.
+
+use std::path::Path;
+use std::sync::mpsc::Receiver;
+use std::time::Duration;
+
+use pycom_boot::otadata::write_record;
+use pycom_boot::updates::after_ota_finish;
+use pycom_sim::board::Board;
+use pycom_sim::clock::TimeMode;
+use pycom_sim::device::{Action, DeviceConfig, DeviceHandle, FlashSource, collect_until};
+use pycom_sim::event::{Event, EventKind, Stage};
+use pycom_sim::flash::{FlashFile, OpenOptions};
+use pycom_sim::gpio::Drive;
+use pycom_sim::image::{ImageSpec, build_image, default_image, default_spec};
+
+const ORANGE: &str = "#2c1200";
+const OFF: &str = "#000000";
+const BLUE: &str = "#000050";
+
+fn lopy4() -> Board {
+    Board::builtin("lopy4").expect("lopy4 board")
+}
+
+fn device(flash: FlashSource) -> (DeviceHandle, Receiver<Event>) {
+    let handle = DeviceHandle::spawn(DeviceConfig {
+        board: lopy4(),
+        flash,
+        reformat: false,
+        time: TimeMode::Virtual,
+    })
+    .expect("device starts");
+    let events = handle.subscribe();
+    (handle, events)
+}
+
+/// Powers on and collects events until the device idles (or `--for`-style stop).
+fn boot_until_idle(handle: &DeviceHandle, events: &Receiver<Event>) -> Vec<Event> {
+    handle.power_on();
+    collect_until(events, |e| e.kind == EventKind::Idle)
+}
+
+fn uart_text(events: &[Event]) -> String {
+    events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::Uart { text } => Some(String::from_utf8_lossy(text).into_owned()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// `(device ms, colour)` of every LED change.
+fn led_timeline(events: &[Event]) -> Vec<(u64, String)> {
+    events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::Led { color } => Some((e.time_ms(), color.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The bootloader's decision: (ms, slot, version, safe_boot, skip_scripts, rolled_back).
+fn decision(events: &[Event]) -> (u64, String, String, String, bool, bool) {
+    events
+        .iter()
+        .find_map(|e| match &e.kind {
+            EventKind::Boot {
+                slot,
+                version,
+                safe_boot,
+                skip_scripts,
+                rolled_back,
+                ..
+            } => Some((
+                e.time_ms(),
+                slot.clone(),
+                version.clone(),
+                safe_boot.clone(),
+                *skip_scripts,
+                *rolled_back,
+            )),
+            _ => None,
+        })
+        .expect("a boot decision")
+}
+
+fn index_of(events: &[Event], pred: impl Fn(&EventKind) -> bool) -> Option<usize> {
+    events.iter().position(|e| pred(&e.kind))
+}
+
+/// The orange blinking the bootloader shows for a P12 hold, as (ms, colour).
+fn blink(from_ms: u64, to_ms: u64, step: u64, start_on: bool) -> Vec<(u64, String)> {
+    let mut on = start_on;
+    (from_ms..to_ms)
+        .step_by(step as usize)
+        .map(|t| {
+            let c = if on { ORANGE } else { OFF };
+            on = !on;
+            (t, c.to_string())
+        })
+        .collect()
+}
+
+/// A flash file whose ota_0 slot holds `version` after an OTA (record in CHECK status, as
+/// `pycom.ota_finish()` leaves it). A corrupt image is damaged after it is written.
+fn flash_with_ota(path: &Path, version: &str, corrupt: bool) {
+    let board = lopy4();
+    let (mut flash, _) =
+        FlashFile::open_or_create(path, &board, &default_image(), OpenOptions::default())
+            .expect("flash file");
+    let mut image = build_image(&ImageSpec {
+        version: version.to_string(),
+        ..default_spec()
+    });
+    if corrupt {
+        let middle = image.len() / 2;
+        image[middle] ^= 0x40;
+    }
+    flash
+        .erase_and_write(board.ota0_offset(), &image)
+        .expect("write ota_0");
+    let mut record = [0u8; 40];
+    flash.read(board.otadata_offset(), &mut record).unwrap();
+    let record = pycom_boot::BootInfo::decode(&record);
+    let next = after_ota_finish(&record, image.len() as u32);
+    write_record(&mut flash, board.otadata_offset(), &next).expect("otadata");
+}
+
+#[test]
+fn normal_boot_prints_rom_lines_shows_no_bootloader_led_and_starts_the_heartbeat() {
+    let (handle, events) = device(FlashSource::Fresh);
+    handle.at(Duration::from_secs(10), Action::Stop);
+    handle.power_on();
+    let log = collect_until(&events, |_| false);
+    let text = uart_text(&log);
+    assert!(text.starts_with(
+        "ets Jun  8 2016 00:22:57\r\n\r\nrst:0x1 (POWERON_RESET),boot:0x13 (SPI_FAST_FLASH_BOOT)\r\n"
+    ));
+    assert!(text.contains("entry 0x400a05bc\r\n"));
+    let (at, slot, version, safe_boot, skip, _) = decision(&log);
+    assert_eq!(
+        (
+            at,
+            slot.as_str(),
+            version.as_str(),
+            safe_boot.as_str(),
+            skip
+        ),
+        (0, "factory", "1.20.2.r4", "none", false)
+    );
+    // No LED activity from the bootloader; the heartbeat from the firmware: 80 ms blue every 4 s.
+    assert_eq!(
+        led_timeline(&log),
+        vec![
+            (0, BLUE.into()),
+            (80, OFF.into()),
+            (4000, BLUE.into()),
+            (4080, OFF.into()),
+            (8000, BLUE.into()),
+            (8080, OFF.into()),
+        ]
+    );
+    let boot = index_of(&log, |k| matches!(k, EventKind::Boot { .. })).unwrap();
+    let first_led = index_of(&log, |k| matches!(k, EventKind::Led { .. })).unwrap();
+    assert!(
+        first_led > boot,
+        "the first LED change comes from the firmware"
+    );
+    assert_eq!(log.last().unwrap().kind, EventKind::Stopped);
+    assert_eq!(log.last().unwrap().time_ms(), 10_000);
+}
+
+#[test]
+fn p12_released_at_1s_safe_boots_the_current_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("lopy4.flash");
+    flash_with_ota(&path, "1.20.2.r7", false);
+    let (handle, events) = device(FlashSource::File(path));
+    handle.drive("P12", Drive::High).unwrap();
+    handle
+        .drive_at(Duration::from_millis(1000), "P12", Drive::Floating)
+        .unwrap();
+    let log = boot_until_idle(&handle, &events);
+    let (at, slot, version, safe_boot, skip, _) = decision(&log);
+    assert_eq!(
+        (
+            at,
+            slot.as_str(),
+            version.as_str(),
+            safe_boot.as_str(),
+            skip
+        ),
+        (1100, "ota_0", "1.20.2.r7", "current", true)
+    );
+    let bootloader_leds: Vec<_> = led_timeline(&log)
+        .into_iter()
+        .filter(|(t, _)| *t < at)
+        .collect();
+    assert_eq!(bootloader_leds, blink(100, 1100, 500, true));
+}
+
+#[test]
+fn p12_released_at_4s_boots_the_previous_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("lopy4.flash");
+    flash_with_ota(&path, "1.20.2.r7", false);
+    let (handle, events) = device(FlashSource::File(path));
+    handle.drive("G28", Drive::High).unwrap(); // P12 by its expansion-board name
+    handle
+        .drive_at(Duration::from_millis(4000), "P12", Drive::Floating)
+        .unwrap();
+    let log = boot_until_idle(&handle, &events);
+    let (at, slot, version, safe_boot, skip, _) = decision(&log);
+    assert_eq!(
+        (
+            at,
+            slot.as_str(),
+            version.as_str(),
+            safe_boot.as_str(),
+            skip
+        ),
+        (4100, "factory", "1.20.2.r4", "previous", true)
+    );
+    let mut expected = blink(100, 3100, 500, true);
+    expected.extend(blink(3100, 4100, 250, true));
+    let bootloader_leds: Vec<_> = led_timeline(&log)
+        .into_iter()
+        .filter(|(t, _)| *t < at)
+        .collect();
+    assert_eq!(bootloader_leds, expected);
+}
+
+#[test]
+fn p12_held_for_ever_picks_the_factory_slot_after_6s_then_blinks_fast_until_7_6s() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("lopy4.flash");
+    flash_with_ota(&path, "1.20.2.r7", false);
+    let (handle, events) = device(FlashSource::File(path));
+    handle.drive("P12", Drive::High).unwrap();
+    let log = boot_until_idle(&handle, &events);
+    let (at, slot, version, safe_boot, skip, _) = decision(&log);
+    assert_eq!(
+        (
+            at,
+            slot.as_str(),
+            version.as_str(),
+            safe_boot.as_str(),
+            skip
+        ),
+        (7600, "factory", "1.20.2.r4", "factory", true)
+    );
+    let mut expected = blink(100, 3100, 500, true);
+    expected.extend(blink(3100, 6100, 250, true));
+    expected.extend(blink(6100, 7600, 100, true));
+    expected.push((7600, OFF.into()));
+    let bootloader_leds: Vec<_> = led_timeline(&log)
+        .into_iter()
+        .take_while(|(t, c)| *t < at || c == OFF)
+        .collect();
+    assert_eq!(bootloader_leds, expected);
+}
+
+#[test]
+fn the_safe_boot_choice_is_not_persistent() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("lopy4.flash");
+    flash_with_ota(&path, "1.20.2.r7", false);
+    let (handle, events) = device(FlashSource::File(path));
+    handle.drive("P12", Drive::High).unwrap();
+    handle
+        .drive_at(Duration::from_millis(4000), "P12", Drive::Floating)
+        .unwrap();
+    let first = boot_until_idle(&handle, &events);
+    assert_eq!(decision(&first).1, "factory");
+    handle.press_reset();
+    let second = collect_until(&events, |e| e.kind == EventKind::Idle);
+    let text = uart_text(&second);
+    assert!(text.contains("rst:0x1 (POWERON_RESET),boot:0x13 (SPI_FAST_FLASH_BOOT)"));
+    let (_, slot, version, safe_boot, skip, _) = decision(&second);
+    assert_eq!(
+        (slot.as_str(), version.as_str(), safe_boot.as_str(), skip),
+        ("ota_0", "1.20.2.r7", "none", false)
+    );
+}
+
+#[test]
+fn g23_to_gnd_enters_download_mode_until_reset_with_g23_released() {
+    let (handle, events) = device(FlashSource::Fresh);
+    handle.drive("G23", Drive::Low).unwrap();
+    let log = boot_until_idle(&handle, &events);
+    assert_eq!(
+        uart_text(&log),
+        "ets Jun  8 2016 00:22:57\r\n\r\n\
+         rst:0x1 (POWERON_RESET),boot:0x3 (DOWNLOAD_BOOT(UART0/UART1/SDIO_REI_REO_V2))\r\n\
+         waiting for download\r\n"
+    );
+    assert!(log.iter().any(|e| e.kind
+        == EventKind::Stage {
+            stage: Stage::DownloadMode
+        }));
+    assert!(index_of(&log, |k| matches!(k, EventKind::Boot { .. })).is_none());
+    assert!(led_timeline(&log).is_empty(), "the LED is not driven");
+
+    // A reset with G23 still low stays in download mode.
+    handle.press_reset();
+    let again = collect_until(&events, |e| e.kind == EventKind::Idle);
+    assert!(uart_text(&again).contains("waiting for download"));
+
+    // Released, then reset: a normal boot.
+    handle.drive("G23", Drive::Floating).unwrap();
+    handle.press_reset();
+    let normal = collect_until(&events, |e| e.kind == EventKind::Idle);
+    assert!(uart_text(&normal).contains("boot:0x13 (SPI_FAST_FLASH_BOOT)"));
+    assert_eq!(decision(&normal).1, "factory");
+}
+
+#[test]
+fn device_instances_in_turn_share_state_through_the_flash_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("lopy4.flash");
+    // First instance creates the file and boots the factory image.
+    {
+        let (handle, events) = device(FlashSource::File(path.clone()));
+        let log = boot_until_idle(&handle, &events);
+        assert_eq!(decision(&log).1, "factory");
+        handle.shutdown();
+    }
+    // A broken OTA lands in ota_0; the second instance rolls back and says so.
+    flash_with_ota(&path, "1.20.2.r7", true);
+    {
+        let (handle, events) = device(FlashSource::File(path.clone()));
+        let log = boot_until_idle(&handle, &events);
+        assert!(uart_text(&log).contains(
+            "Cannot load Firmware img in the active partition! .. Defaulting back to previous partition\r\n"
+        ));
+        let (_, slot, version, _, _, rolled_back) = decision(&log);
+        assert_eq!(
+            (slot.as_str(), version.as_str(), rolled_back),
+            ("factory", "1.20.2.r4", true)
+        );
+        handle.shutdown();
+    }
+    // The third instance finds the record the second wrote: READY on factory, no message.
+    {
+        let (handle, events) = device(FlashSource::File(path.clone()));
+        let log = boot_until_idle(&handle, &events);
+        assert!(!uart_text(&log).contains("Cannot load"));
+        let (_, slot, _, _, _, rolled_back) = decision(&log);
+        assert_eq!((slot.as_str(), rolled_back), ("factory", false));
+    }
+}
+
+#[test]
+fn a_good_ota_image_is_verified_once_and_boots_from_ota_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("lopy4.flash");
+    flash_with_ota(&path, "1.20.2.r7", false);
+    let (handle, events) = device(FlashSource::File(path.clone()));
+    let log = boot_until_idle(&handle, &events);
+    let (_, slot, version, safe_boot, _, rolled_back) = decision(&log);
+    assert_eq!(
+        (
+            slot.as_str(),
+            version.as_str(),
+            safe_boot.as_str(),
+            rolled_back
+        ),
+        ("ota_0", "1.20.2.r7", "none", false)
+    );
+    handle.shutdown();
+    let bytes = std::fs::read(&path).unwrap();
+    let board = lopy4();
+    let at = board.otadata_offset() as usize;
+    let record = pycom_boot::BootInfo::decode(bytes[at..at + 40].try_into().unwrap());
+    assert!(record.is_valid());
+    assert_eq!(
+        (record.active_img, record.status, record.prev_img),
+        (1, 1, 0)
+    );
+}
+
+#[test]
+fn a_reset_during_the_blink_windows_restarts_the_boot_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("lopy4.flash");
+    let (handle, events) = device(FlashSource::File(path.clone()));
+    let first = boot_until_idle(&handle, &events);
+    assert_eq!(decision(&first).3, "none");
+    handle.shutdown();
+    let before = std::fs::read(&path).unwrap();
+
+    let (handle, events) = device(FlashSource::File(path.clone()));
+    // P12 held, then the reset button pressed in window 1 (at 2 s) with P12 released at 1.9 s.
+    handle.drive("P12", Drive::High).unwrap();
+    handle
+        .drive_at(Duration::from_millis(1900), "P12", Drive::Floating)
+        .unwrap();
+    handle.at(Duration::from_millis(1950), Action::ResetButton);
+    let log = boot_until_idle(&handle, &events);
+    let resets: Vec<u64> = log
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::Reset { .. }))
+        .map(Event::time_ms)
+        .collect();
+    assert_eq!(resets, vec![0, 1950]);
+    let (at, _, _, safe_boot, skip, _) = decision(&log);
+    assert_eq!((at, safe_boot.as_str(), skip), (1950, "none", false));
+    handle.shutdown();
+    assert!(
+        before == std::fs::read(&path).unwrap(),
+        "the interrupted boot wrote nothing"
+    );
+}
