@@ -85,7 +85,7 @@ impl Event {
     /// print as integers, others with microsecond decimals.
     pub fn to_json(&self) -> String {
         let mut value = serde_json::to_value(&self.kind).unwrap_or(serde_json::Value::Null);
-        let time = if self.time_us % 1000 == 0 {
+        let time = if self.time_us.is_multiple_of(1000) {
             serde_json::Value::from(self.time_us / 1000)
         } else {
             serde_json::Value::from(self.time_us as f64 / 1000.0)

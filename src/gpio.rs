@@ -199,3 +199,79 @@ impl Gpio {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bank() -> Gpio {
+        Gpio::new(&Board::builtin("lopy4").expect("lopy4"))
+    }
+
+    #[test]
+    fn names_resolve_by_module_expansion_and_gpio_name() {
+        let g = bank();
+        assert_eq!(g.resolve("P12"), Ok(21));
+        assert_eq!(g.resolve("g28"), Ok(21));
+        assert_eq!(g.resolve("GPIO21"), Ok(21));
+        assert_eq!(g.resolve("G23"), Ok(0));
+        assert!(matches!(
+            g.resolve("P42"),
+            Err(GpioError::UnknownPin { .. })
+        ));
+    }
+
+    #[test]
+    fn external_drive_beats_output_beats_pull() {
+        let mut g = bank();
+        assert!(!g.level(21), "floating reads low");
+        assert_eq!(
+            g.set_pull(21, Pull::Up),
+            Some(LevelChange {
+                pin: "P12".into(),
+                gpio: 21,
+                level: true
+            })
+        );
+        assert_eq!(
+            g.set_output(21, Some(false)).unwrap().map(|c| c.level),
+            Some(false)
+        );
+        assert_eq!(g.set_drive(21, Drive::High).map(|c| c.level), Some(true));
+        assert_eq!(
+            g.set_output(21, Some(false)).unwrap(),
+            None,
+            "the wire wins"
+        );
+        assert_eq!(
+            g.set_drive(21, Drive::Floating).map(|c| c.level),
+            Some(false)
+        );
+    }
+
+    #[test]
+    fn input_only_pins_refuse_output() {
+        let mut g = bank();
+        let p13 = g.resolve("P13").unwrap();
+        assert_eq!(p13, 36);
+        assert_eq!(
+            g.set_output(p13, Some(true)),
+            Err(GpioError::InputOnly {
+                pin: "P13".into(),
+                gpio: 36
+            })
+        );
+        assert!(!g.level(p13));
+    }
+
+    #[test]
+    fn reset_restores_strap_pulls_and_keeps_wires() {
+        let mut g = bank();
+        g.set_drive(0, Drive::Low);
+        g.set_output(4, Some(true)).unwrap();
+        let changes = g.reset(&[(0, Pull::Up), (4, Pull::Down)]);
+        assert!(!g.level(0), "G23 is still grounded");
+        assert!(!g.level(4));
+        assert_eq!(changes.iter().map(|c| c.gpio).collect::<Vec<_>>(), vec![4]);
+    }
+}

@@ -1,0 +1,59 @@
+//! Wall time of boot sequences in virtual time, measured in-process from `power_on` to the boot
+//! decision (the flash file is created before the clock starts). Run by `scripts/bench`.
+
+use std::time::{Duration, Instant};
+
+use pycom_sim::board::Board;
+use pycom_sim::clock::TimeMode;
+use pycom_sim::device::{DeviceConfig, DeviceHandle, FlashSource, collect_until};
+use pycom_sim::event::EventKind;
+use pycom_sim::gpio::Drive;
+
+fn measure(hold_p12: bool) -> Result<Duration, String> {
+    let handle = DeviceHandle::spawn(DeviceConfig {
+        board: Board::builtin("lopy4").map_err(|e| e.to_string())?,
+        flash: FlashSource::Fresh,
+        reformat: false,
+        time: TimeMode::Virtual,
+    })
+    .map_err(|e| e.to_string())?;
+    if hold_p12 {
+        handle
+            .drive("P12", Drive::High)
+            .map_err(|e| e.to_string())?;
+    }
+    let events = handle.subscribe();
+    let start = Instant::now();
+    handle.power_on();
+    let log = collect_until(&events, |e| matches!(e.kind, EventKind::Boot { .. }));
+    let elapsed = start.elapsed();
+    let device_ms = log.last().map_or(0, |e| e.time_ms());
+    if hold_p12 && device_ms != 7600 {
+        return Err(format!(
+            "expected the boot decision at 7600 ms, got {device_ms}"
+        ));
+    }
+    Ok(elapsed)
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn main() -> Result<(), String> {
+    let runs = 21;
+    for (name, hold) in [
+        ("normal boot", false),
+        ("P12 held (7.6 s of device time)", true),
+    ] {
+        let samples = (0..runs)
+            .map(|_| measure(hold))
+            .collect::<Result<Vec<_>, _>>()?;
+        println!(
+            "{name}: median {:.3} ms wall from power-on to boot decision ({runs} runs)",
+            median(samples).as_secs_f64() * 1e3
+        );
+    }
+    Ok(())
+}
