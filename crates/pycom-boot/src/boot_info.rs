@@ -166,7 +166,11 @@ impl BootInfo {
         for (dst, src) in out.iter_mut().zip(self.covered_bytes()) {
             *dst = src;
         }
-        for (dst, src) in out.iter_mut().skip(CRC_COVERED_LEN).zip(self.crc.to_le_bytes()) {
+        for (dst, src) in out
+            .iter_mut()
+            .skip(CRC_COVERED_LEN)
+            .zip(self.crc.to_le_bytes())
+        {
             *dst = src;
         }
         out

@@ -122,9 +122,17 @@ impl Blinker {
         L: SmartLedsWrite<Color = RGB8>,
     {
         let mut count: u32 = 0;
-        while (window.forced || held(pin)) && window.period_ms.saturating_mul(count) < window.length_ms
+        while (window.forced || held(pin))
+            && window.period_ms.saturating_mul(count) < window.length_ms
         {
-            show(led, if self.on_next { SAFEBOOT_COLOR } else { LED_OFF });
+            show(
+                led,
+                if self.on_next {
+                    SAFEBOOT_COLOR
+                } else {
+                    LED_OFF
+                },
+            );
             self.on_next = !self.on_next;
             delay.delay_ms(window.period_ms);
             count = count.saturating_add(1);

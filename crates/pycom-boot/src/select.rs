@@ -51,7 +51,16 @@ where
 {
     let stored = read_record(flash, otadata)?;
     if !stored.is_valid() {
-        let record = write_record(flash, otadata, &BootInfo::initial())?;
+        // The firmware sets the four fields and keeps what it read of `size` and `signature`.
+        let fresh = BootInfo::initial();
+        let repaired = BootInfo {
+            active_img: fresh.active_img,
+            status: fresh.status,
+            prev_img: fresh.prev_img,
+            safeboot: fresh.safeboot,
+            ..stored
+        };
+        let record = write_record(flash, otadata, &repaired)?;
         return Ok(Selection {
             record,
             initialised: true,

@@ -89,7 +89,9 @@ pub struct AlreadyActive;
 
 /// `pycom.bootmgr(boot_partition=slot)`: `PrevImg` = active, `ActiveImg` = slot, Status CHECK.
 pub fn bootmgr_switch(record: &BootInfo, slot: Slot) -> Result<BootInfo, AlreadyActive> {
-    if record.active_slot() == slot {
+    // The firmware compares the raw `ActiveImg`, so a pending UPDATE2 (2) may still be switched
+    // to the factory slot before the reset.
+    if record.active_img == slot.img_value() {
         return Err(AlreadyActive);
     }
     Ok(BootInfo {
