@@ -30,8 +30,11 @@ pub const US_PER_MS: Micros = 1_000;
 pub struct Clock {
     mode: TimeMode,
     now: Micros,
-    /// Wall-clock instant that corresponds to device time `now` (real mode).
+    /// Wall-clock instant that corresponds to device time `now` (real mode, or computing).
     anchor: Instant,
+    /// Code is computing: in virtual time the clock then follows the wall clock too, so a busy
+    /// loop still sees time pass and its timers fire; only waits are jumped over.
+    computing: bool,
 }
 
 impl Clock {
@@ -40,7 +43,15 @@ impl Clock {
             mode,
             now: 0,
             anchor: Instant::now(),
+            computing: false,
         }
+    }
+
+    /// Marks the start or end of a stretch of computation (see [`Clock`]'s `computing`).
+    pub fn set_computing(&mut self, computing: bool) {
+        self.now();
+        self.anchor = Instant::now();
+        self.computing = computing;
     }
 
     pub fn mode(&self) -> TimeMode {
@@ -49,7 +60,7 @@ impl Clock {
 
     /// Current device time. In real mode this follows the wall clock between waits.
     pub fn now(&mut self) -> Micros {
-        if self.mode == TimeMode::Real {
+        if self.mode == TimeMode::Real || self.computing {
             let wall = Instant::now();
             let elapsed = wall.saturating_duration_since(self.anchor).as_micros();
             self.now = self

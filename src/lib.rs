@@ -10,4 +10,5 @@ pub mod gpio;
 pub mod image;
 pub mod led;
 pub mod partition;
+pub mod python;
 pub mod rom;

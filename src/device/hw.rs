@@ -62,6 +62,9 @@ pub enum Timed {
     Heartbeat(bool),
 }
 
+/// Ctrl-F: the firmware's "reset into safe boot" character.
+pub const CTRL_F: u8 = 0x06;
+
 /// Subscribers of the event stream.
 pub type Subscribers = Arc<Mutex<Vec<std::sync::mpsc::Sender<Event>>>>;
 
@@ -73,6 +76,16 @@ pub struct Hw {
     pub uart_rx: VecDeque<u8>,
     pub powered: bool,
     pub heartbeat: bool,
+    /// Python code is executing (not waiting at a prompt): the interrupt character then raises
+    /// `KeyboardInterrupt` instead of reaching the input buffer, as MicroPython's UART ISR does.
+    pub python_busy: bool,
+    /// The character that interrupts running code (Ctrl-C; `micropython.kbd_intr` changes it,
+    /// `None` disables it).
+    pub intr_char: Option<u8>,
+    /// Ctrl-C arrived while code ran; the runtime raises `KeyboardInterrupt` at the next check.
+    pub kbd_interrupt: bool,
+    /// Ctrl-F arrived: the firmware requests a safe boot and resets (any time, any mode).
+    pub safe_boot_request: bool,
     interrupt: Option<Interrupt>,
     commands: Receiver<Command>,
     subscribers: Subscribers,
@@ -94,6 +107,10 @@ impl Hw {
             uart_rx: VecDeque::new(),
             powered: false,
             heartbeat: false,
+            python_busy: false,
+            intr_char: None,
+            kbd_interrupt: false,
+            safe_boot_request: false,
             interrupt: None,
             commands,
             subscribers,
@@ -175,9 +192,31 @@ impl Hw {
             }
             Action::PowerCycle => self.interrupt_with(Interrupt::Reset(ResetCause::PowerOn)),
             Action::ResetButton => {}
-            Action::Uart(bytes) => self.uart_rx.extend(bytes),
+            Action::Uart(bytes) => self.receive_uart(&bytes),
             Action::Stop => self.interrupt_with(Interrupt::Shutdown),
         }
+    }
+
+    /// UART0's receive path: the interrupt character while code runs, and the firmware's reset
+    /// character Ctrl-F (armed once the firmware runs), never reach the input buffer.
+    fn receive_uart(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            if self.python_busy && Some(b) == self.intr_char {
+                self.kbd_interrupt = true;
+                // Like the firmware, what was typed before the interrupt is thrown away.
+                self.uart_rx.clear();
+            } else if b == CTRL_F && self.intr_char.is_some() {
+                self.safe_boot_request = true;
+            } else {
+                self.uart_rx.push_back(b);
+            }
+        }
+    }
+
+    /// Whether code waiting on the clock must stop waiting: a reset, power cut, shutdown,
+    /// Ctrl-C while running, or Ctrl-F.
+    pub fn should_break(&self) -> bool {
+        self.interrupt.is_some() || self.kbd_interrupt || self.safe_boot_request
     }
 
     fn handle(&mut self, command: Command) {
@@ -273,12 +312,17 @@ impl Hw {
         }
     }
 
+    /// Runs scheduled work that is due by `now` without waiting (while code computes).
+    pub fn run_due_now(&mut self, now: Micros) {
+        self.run_due(now);
+    }
+
     /// Waits until device time `target`, running scheduled work and applying commands on the way.
     /// Returns early (with the clock where it stopped) when an interrupt arrives.
     pub fn wait_until(&mut self, target: Micros) {
         loop {
             self.drain_commands();
-            if self.interrupt.is_some() {
+            if self.should_break() {
                 return;
             }
             let now = self.clock.now();
@@ -295,7 +339,7 @@ impl Hw {
             }
             self.clock.advance_to(step);
             self.run_due(step);
-            if self.interrupt.is_some() {
+            if self.should_break() {
                 return;
             }
         }
@@ -318,7 +362,7 @@ impl Hw {
     pub fn idle(&mut self, mut ready: impl FnMut(&Hw) -> bool) {
         loop {
             self.drain_commands();
-            if self.interrupt.is_some() || ready(self) {
+            if self.should_break() || ready(self) {
                 return;
             }
             match self.clock.mode() {

@@ -5,10 +5,11 @@
 //! [`Event`] stream. Nothing outside is special-cased inside.
 
 mod boot_port;
-mod hw;
-mod run;
+pub(crate) mod hw;
+pub(crate) mod run;
 
 use std::cell::RefCell;
+use std::rc::Rc;
 use std::path::PathBuf;
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
@@ -101,8 +102,8 @@ impl DeviceHandle {
             .name(format!("device-{}", board.id))
             .spawn(move || {
                 let device = run::Device {
-                    hw: RefCell::new(Hw::new(time, device_gpio, rx, device_subs)),
-                    flash: RefCell::new(flash),
+                    hw: Rc::new(RefCell::new(Hw::new(time, device_gpio, rx, device_subs))),
+                    flash: Rc::new(RefCell::new(flash)),
                     board,
                 };
                 device.run();

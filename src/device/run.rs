@@ -2,6 +2,7 @@
 //! every reset, until the handle shuts the device down.
 
 use std::cell::RefCell;
+use std::rc::Rc;
 
 use pycom_boot::{BootDecision, FlashLayout, Slot};
 
@@ -15,14 +16,13 @@ use crate::image;
 use crate::led;
 use crate::rom::{self, ResetCause};
 
-/// Byte of the config block holding `heartbeat_on_boot` in bit 0 (§14).
-const CONFIG_HEARTBEAT_BYTE: u32 = 152;
 
 /// The whole virtual module on its thread.
 pub struct Device {
     pub board: Board,
-    pub hw: RefCell<Hw>,
-    pub flash: RefCell<FlashFile>,
+    /// Shared with the Python runtime's native modules, all on this thread.
+    pub hw: Rc<RefCell<Hw>>,
+    pub flash: Rc<RefCell<FlashFile>>,
 }
 
 /// What the device does after a boot ends.
@@ -140,7 +140,7 @@ impl Device {
         if let Some(next) = self.interrupted() {
             return next;
         }
-        self.start_firmware(&decision)
+        self.start_firmware(&decision, cause)
     }
 
     fn layout(&self) -> FlashLayout {
@@ -198,15 +198,9 @@ impl Device {
         hw.pin_changed(change);
     }
 
-    fn heartbeat_on_boot(&self) -> bool {
-        let mut byte = [0xFFu8];
-        let at = self.board.config.offset + CONFIG_HEARTBEAT_BYTE;
-        let _ = self.flash.borrow_mut().read(at, &mut byte);
-        byte[0] & 1 == 1
-    }
 
     /// The app stage. Until the MicroPython runtime lands it reports the decision and idles.
-    fn start_firmware(&self, decision: &BootDecision) -> Next {
+    fn start_firmware(&self, decision: &BootDecision, cause: ResetCause) -> Next {
         let bytes = self.slot_bytes(decision.slot);
         let parsed = image::parse_image(&bytes);
         let mut hw = self.hw.borrow_mut();
@@ -243,27 +237,13 @@ impl Device {
         hw.emit(EventKind::Stage {
             stage: Stage::Firmware,
         });
-        let scripts = if decision.skip_scripts {
-            "boot.py and main.py skipped"
-        } else {
-            "boot.py and main.py would run"
-        };
-        let text = format!(
-            "[pycom-sim] firmware {} [{}] on {} from the {} slot ({:#x}); {} with ESP32\r\n\
-             [pycom-sim] safe boot: {} ({scripts})\r\n\
-             [pycom-sim] the MicroPython runtime is not in this build yet: the device idles here\r\n",
-            image.spec.version,
-            image.spec.git_tag,
-            image.spec.build_date,
-            decision.slot.name(),
-            decision.offset,
-            self.board.name,
-            decision.safe_boot.name(),
-        );
-        hw.uart_write(text.as_bytes());
-        let heartbeat = self.heartbeat_on_boot();
-        hw.set_heartbeat(heartbeat);
         drop(hw);
-        self.hang()
+        match crate::python::run_firmware(self, image, decision, cause) {
+            crate::python::FirmwareEnd::Reset(cause) => Next::Start(cause),
+            crate::python::FirmwareEnd::Interrupt(i) => {
+                self.hw.borrow_mut().take_interrupt();
+                Next::from(i)
+            }
+        }
     }
 }

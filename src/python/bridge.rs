@@ -1,0 +1,126 @@
+//! How the device's Python reaches the device: native functions run on the device thread and find
+//! the running device here. Nothing else of the host is reachable from Python.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use rustpython_vm::builtins::PyBaseExceptionRef;
+use rustpython_vm::{PyResult, VirtualMachine};
+
+use crate::board::Board;
+use crate::device::hw::Hw;
+use crate::flash::FlashFile;
+use crate::image::FirmwareImage;
+
+/// What one hard boot of the firmware knows (kept across soft resets).
+pub struct Bridge {
+    pub hw: Rc<RefCell<Hw>>,
+    pub flash: Rc<RefCell<FlashFile>>,
+    pub board: Board,
+    pub image: FirmwareImage,
+    pub session: RefCell<Session>,
+}
+
+/// State that the firmware keeps between soft resets of one hard boot.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// `machine.reset_cause()` value (PWRON 0, HARD 1, WDT 2, DEEPSLEEP 3, SOFT 4, BROWNOUT 5).
+    pub reset_cause: u8,
+    /// Safe boot as the firmware read it once at hard boot: boot.py and main.py are skipped.
+    pub safe_boot: bool,
+    /// The REPL is in raw mode (so after a soft reset main.py is skipped).
+    pub raw_repl: bool,
+    /// The current directory (`/flash` after mount, as the firmware does).
+    pub cwd: String,
+}
+
+thread_local! {
+    static CURRENT: RefCell<Option<Rc<Bridge>>> = const { RefCell::new(None) };
+}
+
+/// Makes `bridge` the device the native functions of this thread talk to, for the life of the
+/// returned guard.
+pub fn install(bridge: Rc<Bridge>) -> Installed {
+    CURRENT.with(|c| *c.borrow_mut() = Some(bridge));
+    Installed
+}
+
+/// Removes the bridge when the firmware stops.
+pub struct Installed;
+
+impl Drop for Installed {
+    fn drop(&mut self) {
+        CURRENT.with(|c| *c.borrow_mut() = None);
+    }
+}
+
+/// The running device, or a `RuntimeError` if native code is called outside a device.
+pub fn current(vm: &VirtualMachine) -> PyResult<Rc<Bridge>> {
+    CURRENT
+        .with(|c| c.borrow().clone())
+        .ok_or_else(|| vm.new_runtime_error("no device is running on this thread"))
+}
+
+/// The exception a waiting native function raises when it must stop: Ctrl-C, Ctrl-F, a reset.
+pub fn break_exception(vm: &VirtualMachine, hw: &mut Hw) -> Option<PyBaseExceptionRef> {
+    if hw.interrupted().is_some() {
+        return Some(pyboot_exception(vm, "DeviceStop"));
+    }
+    if hw.safe_boot_request {
+        return Some(pyboot_exception(vm, "SafeBootReset"));
+    }
+    if hw.kbd_interrupt {
+        hw.kbd_interrupt = false;
+        return Some(vm.new_exception_empty(vm.ctx.exceptions.keyboard_interrupt.to_owned()));
+    }
+    None
+}
+
+/// An instance of one of `_pyboot`'s device exceptions (falls back to SystemError if the
+/// prelude is missing, which would be a bug).
+pub fn pyboot_exception(vm: &VirtualMachine, name: &'static str) -> PyBaseExceptionRef {
+    let class = vm
+        .import("_pyboot", 0)
+        .and_then(|m| m.get_attr(name, vm))
+        .ok()
+        .and_then(|c| c.downcast::<rustpython_vm::builtins::PyType>().ok());
+    match class {
+        Some(class) => vm.new_exception_empty(class),
+        None => vm.new_system_error(format!("device exception {name} missing")),
+    }
+}
+
+/// Raises the pending break, if any.
+pub fn check_break(vm: &VirtualMachine) -> PyResult<()> {
+    let bridge = current(vm)?;
+    let exc = {
+        let mut hw = bridge.hw.borrow_mut();
+        hw.drain_commands();
+        break_exception(vm, &mut hw)
+    };
+    match exc {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// The periodic poke from the ticker thread, run between bytecodes: apply what the host sent,
+/// run due timers, and raise a pending break (Ctrl-C, Ctrl-F, reset).
+pub fn service(vm: &VirtualMachine) -> PyResult<()> {
+    let Some(bridge) = CURRENT.with(|c| c.borrow().clone()) else {
+        return Ok(());
+    };
+    let Ok(mut hw) = bridge.hw.try_borrow_mut() else {
+        return Ok(());
+    };
+    if !hw.python_busy {
+        return Ok(());
+    }
+    hw.drain_commands();
+    let now = hw.clock.now();
+    hw.run_due_now(now);
+    match break_exception(vm, &mut hw) {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}

@@ -1,0 +1,122 @@
+# The device side of every interpreter: UART0 as stdin/stdout, imports from the device's
+# filesystem and the firmware's built-in modules, MicroPython-style tracebacks.
+# Run once each time an interpreter is built (power-on and every soft reset).
+import sys
+import builtins
+import _dev
+
+
+class _Uart0:
+    """sys.stdout / sys.stderr: every write goes out of UART0, with \\n cooked to \\r\\n."""
+
+    def write(self, s):
+        if not isinstance(s, str):
+            s = str(s, 'utf-8')
+        _dev.write(s)
+        return len(s)
+
+    def flush(self):
+        pass
+
+
+class _Uart0In:
+    """sys.stdin: reads UART0."""
+
+    def read(self, n=-1):
+        return _dev.read(n)
+
+    def readline(self):
+        return _dev.readline('')
+
+
+sys.stdout = sys.stderr = sys.__stdout__ = sys.__stderr__ = _Uart0()
+sys.stdin = sys.__stdin__ = _Uart0In()
+
+
+def input(prompt=''):
+    return _dev.readline(str(prompt))
+
+
+builtins.input = input
+
+sys.path[:] = ['', '/flash', '/flash/lib']
+sys.platform = _dev.platform()
+
+
+def print_exception(e, file=None):
+    """The firmware's `mp_obj_print_exception`: the frames, then `Type: message`."""
+    w = (file if file is not None else sys.stdout).write
+    tb = e.__traceback__
+    frames = []
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        frames.append((code.co_filename, tb.tb_lineno, code.co_name))
+        tb = tb.tb_next
+    if isinstance(e, SyntaxError) and not frames and e.lineno is not None:
+        frames.append((e.filename or '<stdin>', e.lineno, '<module>'))
+    frames = [f for f in frames if not f[0].startswith('<frozen ')]
+    if frames:
+        w('Traceback (most recent call last):\n')
+        for filename, line, name in frames:
+            w('  File "%s", line %d, in %s\n' % (filename, line, name))
+    if isinstance(e, SyntaxError):
+        msg = e.msg
+    elif len(e.args) == 1:
+        msg = str(e.args[0])
+    elif e.args:
+        msg = str(e.args)
+    else:
+        msg = ''
+    w('%s: %s\n' % (type(e).__name__, msg))
+
+
+sys.print_exception = print_exception
+
+
+class _Loader:
+    def __init__(self, source, filename, package):
+        self.source = source
+        self.filename = filename
+        self.package = package
+
+    def create_module(self, spec):
+        return None
+
+    def exec_module(self, module):
+        module.__file__ = self.filename
+        exec(compile(self.source, self.filename, 'exec'), module.__dict__)
+
+
+class _Finder:
+    """Finds modules in the firmware (machine, pycom, os, …) and in the device's sys.path."""
+
+    def find_spec(self, name, path=None, target=None):
+        found = _dev.find_module(name, list(sys.path))
+        if found is None:
+            return None
+        source, filename, package = found
+        import _frozen_importlib
+        spec = _frozen_importlib.spec_from_loader(
+            name, _Loader(source, filename, package), is_package=package)
+        if package:
+            spec.submodule_search_locations = [filename.rsplit('/', 1)[0]]
+        return spec
+
+
+sys.meta_path.insert(0, _Finder())
+# Our own time/os replace RustPython's, which know only the host.
+for _name in ('time', 'os'):
+    sys.modules.pop(_name, None)
+del _name
+
+
+class DeviceStop(BaseException):
+    """The host reset or powered off the device: unwind everything."""
+
+
+class SafeBootReset(BaseException):
+    """Ctrl-F: request a safe boot and reset."""
+
+
+class HardReset(BaseException):
+    """machine.reset() and friends: args[0] is the ROM reset kind (2 watchdog, 3 deep sleep)."""

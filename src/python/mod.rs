@@ -1,0 +1,260 @@
+//! The MicroPython runtime: the firmware's MicroPython task on RustPython.
+//!
+//! One interpreter per soft-reset cycle, on the device thread: mount `/flash`, run the image's
+//! frozen `_boot.py`, then `boot.py` and `main.py` (unless safe boot), then the REPL on UART0.
+//! The device's Python reaches the device only through the native `_dev` module (see
+//! [`bridge`]); RustPython is built without `host_env`, so it has no host files, no `posix`, and
+//! reads no host stdin.
+
+pub mod bridge;
+pub mod exec;
+pub mod native;
+pub mod repl;
+pub mod uart;
+pub mod vfs;
+
+use std::rc::Rc;
+use std::time::Duration;
+
+use rustpython_vm::compiler::Mode;
+use rustpython_vm::{Interpreter, Settings, VirtualMachine};
+
+use crate::device::hw::Interrupt;
+use crate::device::run::Device;
+use crate::image::FirmwareImage;
+use crate::rom::ResetCause;
+use bridge::{Bridge, Session};
+use exec::{Flow, run_source};
+use pycom_boot::BootDecision;
+
+/// `machine.reset_cause()` values (§12.1).
+pub mod reset_cause {
+    pub const PWRON_RESET: u8 = 0;
+    pub const HARD_RESET: u8 = 1;
+    pub const WDT_RESET: u8 = 2;
+    pub const DEEPSLEEP_RESET: u8 = 3;
+    pub const SOFT_RESET: u8 = 4;
+    pub const BROWN_OUT_RESET: u8 = 5;
+}
+
+/// How the firmware stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FirmwareEnd {
+    /// The chip resets (from inside: `machine.reset()`, WDT, Ctrl-F, deep sleep).
+    Reset(ResetCause),
+    /// The host interrupted (reset button, power, shutdown).
+    Interrupt(Interrupt),
+}
+
+/// How often running code is interrupted to look at the device (UART, timers, resets).
+const SERVICE_PERIOD: Duration = Duration::from_millis(2);
+
+/// Runs the firmware's MicroPython task until the chip resets or the host interrupts.
+pub fn run_firmware(
+    device: &Device,
+    image: FirmwareImage,
+    decision: &BootDecision,
+    cause: ResetCause,
+) -> FirmwareEnd {
+    let bridge = Rc::new(Bridge {
+        hw: device.hw.clone(),
+        flash: device.flash.clone(),
+        board: device.board.clone(),
+        image,
+        session: std::cell::RefCell::new(Session {
+            reset_cause: match cause {
+                ResetCause::Watchdog => reset_cause::WDT_RESET,
+                ResetCause::DeepSleepWake => reset_cause::DEEPSLEEP_RESET,
+                ResetCause::PowerOn | ResetCause::ResetButton => reset_cause::PWRON_RESET,
+            },
+            safe_boot: decision.skip_scripts,
+            raw_repl: false,
+            cwd: "/flash".to_string(),
+        }),
+    });
+    let _installed = bridge::install(bridge.clone());
+    {
+        let mut hw = bridge.hw.borrow_mut();
+        // Once the firmware runs, Ctrl-C interrupts code and Ctrl-F resets into safe boot.
+        hw.intr_char = Some(0x03);
+    }
+    loop {
+        start_led(&bridge);
+        if let Some(end) = mount_flash(&bridge) {
+            return end;
+        }
+        let flow = run_interpreter(&bridge);
+        let mut hw = bridge.hw.borrow_mut();
+        hw.python_busy = false;
+        hw.kbd_interrupt = false;
+        match flow {
+            Flow::SoftReset => {
+                hw.uart_write(b"PYB: soft reboot\r\n");
+                drop(hw);
+                bridge.session.borrow_mut().reset_cause = reset_cause::SOFT_RESET;
+                let mut hw = bridge.hw.borrow_mut();
+                hw.wait(5_000);
+                if let Some(i) = hw.interrupted() {
+                    return FirmwareEnd::Interrupt(i);
+                }
+            }
+            Flow::HardReset(cause) => return FirmwareEnd::Reset(cause),
+            Flow::SafeBootReset => {
+                hw.safe_boot_request = false;
+                drop(hw);
+                request_safe_boot(&bridge);
+                return FirmwareEnd::Reset(ResetCause::Watchdog);
+            }
+            Flow::Stop | Flow::Done | Flow::Failed => {
+                return FirmwareEnd::Interrupt(hw.interrupted().unwrap_or(Interrupt::Shutdown));
+            }
+        }
+    }
+}
+
+/// Byte of the config block holding `heartbeat_on_boot` in bit 0 (§14).
+const CONFIG_HEARTBEAT_BYTE: u32 = 152;
+
+/// `mperror_init0`, at every boot and soft reset: LED off, heartbeat as `heartbeat_on_boot` says
+/// (an erased config block says yes).
+fn start_led(bridge: &Bridge) {
+    let mut byte = [0xFFu8];
+    let at = bridge.board.config.offset + CONFIG_HEARTBEAT_BYTE;
+    let _ = bridge.flash.borrow_mut().read(at, &mut byte);
+    let mut hw = bridge.hw.borrow_mut();
+    hw.show(smart_leds_trait::RGB8::default());
+    hw.set_heartbeat(byte[0] & 1 == 1);
+}
+
+/// `mp_hal_reset_safe_and_boot`: store `SAFE_BOOT_SW` in the boot record.
+fn request_safe_boot(bridge: &Bridge) {
+    let offset = bridge.board.otadata_offset();
+    let mut flash = bridge.flash.borrow_mut();
+    let mut bytes = [0u8; pycom_boot::boot_info::RECORD_LEN];
+    if flash.read(offset, &mut bytes).is_ok() {
+        let record = pycom_boot::BootInfo::decode(&bytes);
+        let next = pycom_boot::updates::request_software_safe_boot(&record);
+        let _ = pycom_boot::otadata::write_record(&mut *flash, offset, &next);
+    }
+}
+
+/// `mptask_init_sflash_filesystem`: mount `/flash`, recreating what is missing. A filesystem
+/// that cannot be made is the firmware's fatal error: red LED, hang.
+fn mount_flash(bridge: &Bridge) -> Option<FirmwareEnd> {
+    let result = {
+        let mut flash = bridge.flash.borrow_mut();
+        crate::fs::ensure_defaults(&mut flash, bridge.board.fs)
+    };
+    bridge.session.borrow_mut().cwd = "/flash".to_string();
+    match result {
+        Ok(_) => None,
+        Err(e) => {
+            let mut hw = bridge.hw.borrow_mut();
+            hw.show(crate::led::ERROR_COLOR);
+            hw.emit(crate::event::EventKind::Fault {
+                message: format!("failed to create /flash: {e}"),
+            });
+            hw.idle(|_| false);
+            Some(FirmwareEnd::Interrupt(
+                hw.take_interrupt().unwrap_or(Interrupt::Shutdown),
+            ))
+        }
+    }
+}
+
+fn new_interpreter() -> (Interpreter, rustpython_vm::signal::UserSignalSender) {
+    let builder = Interpreter::builder(Settings::default());
+    let defs = [native::module_def(&builder.ctx)];
+    let (tx, rx) = rustpython_vm::signal::user_signal_channel();
+    let interpreter = builder
+        .add_native_modules(&defs)
+        .init_hook(move |vm| vm.set_user_signal_channel(rx))
+        .build();
+    (interpreter, tx)
+}
+
+/// Pokes the interpreter every few milliseconds while it lives, so running code notices UART
+/// input (Ctrl-C), due timers and resets. The thread ends when the interpreter is dropped.
+fn start_service_ticks(signals: rustpython_vm::signal::UserSignalSender) {
+    let spawned = std::thread::Builder::new()
+        .name("python-ticks".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(SERVICE_PERIOD);
+                if signals.send(Box::new(bridge::service)).is_err() {
+                    return;
+                }
+            }
+        });
+    // Without the ticker only Ctrl-C in busy loops is lost; everything else still works.
+    drop(spawned);
+}
+
+/// One soft-reset cycle: a fresh interpreter, the start-up scripts, the REPL.
+fn run_interpreter(bridge: &Rc<Bridge>) -> Flow {
+    let (interpreter, signals) = new_interpreter();
+    start_service_ticks(signals);
+    let flow = interpreter.enter(|vm| session(vm, bridge));
+    drop(interpreter);
+    flow
+}
+
+fn session(vm: &VirtualMachine, bridge: &Rc<Bridge>) -> Flow {
+    let scope = vm.new_scope_with_builtins();
+    if let Err(flow) = load_prelude(vm) {
+        return flow;
+    }
+    let (safe_boot, raw) = {
+        let s = bridge.session.borrow();
+        (s.safe_boot, s.raw_repl)
+    };
+    // The frozen _boot.py always runs, even in safe boot.
+    if let Some(source) = bridge.image.frozen_module("_boot.py").map(str::to_string) {
+        match run_source(vm, &scope, &source, "_boot.py", Mode::Exec) {
+            Flow::Done | Flow::Failed => {}
+            end => return end,
+        }
+    }
+    if !safe_boot {
+        for (name, run) in [("boot.py", true), ("main.py", !raw)] {
+            if !run {
+                continue;
+            }
+            let Ok(bytes) = vfs::read(bridge, &format!("/flash/{name}")) else {
+                continue;
+            };
+            let source = String::from_utf8_lossy(&bytes).into_owned();
+            match run_source(vm, &scope, &source, name, Mode::Exec) {
+                Flow::Done | Flow::Failed => {}
+                end => return end,
+            }
+        }
+    }
+    repl::run(vm, &scope)
+}
+
+/// Runs `_pyboot` (UART as stdio, the importer, tracebacks) as a module.
+fn load_prelude(vm: &VirtualMachine) -> Result<(), Flow> {
+    let source = native::BUILTIN_MODULES
+        .iter()
+        .find(|(n, _)| *n == "_pyboot")
+        .map(|(_, s)| *s)
+        .unwrap_or_default();
+    let result = (|| {
+        let module = vm.new_module("_pyboot", vm.ctx.new_dict(), None);
+        let sys_modules = vm.sys_module.get_attr("modules", vm)?;
+        sys_modules.set_item("_pyboot", module.clone().into(), vm)?;
+        let code = vm
+            .compile(source, Mode::Exec, "<frozen _pyboot>".to_string())
+            .map_err(|e| vm.new_syntax_error(&e, Some(source)))?;
+        let scope = rustpython_vm::scope::Scope::with_builtins(None, module.dict(), vm);
+        vm.run_code_obj(code, scope)?;
+        Ok::<(), rustpython_vm::builtins::PyBaseExceptionRef>(())
+    })();
+    result.map_err(|exc| {
+        let mut text = String::new();
+        let _ = vm.write_exception(&mut text, &exc);
+        let _ = uart::write_raw(vm, uart::cook(&format!("pycom-sim: the runtime failed to start:\n{text}")).as_slice());
+        Flow::Stop
+    })
+}
