@@ -15,6 +15,7 @@ fn measure(hold_p12: bool) -> Result<Duration, String> {
         flash: FlashSource::Fresh,
         reformat: false,
         time: TimeMode::Virtual,
+        sd: None,
     })
     .map_err(|e| e.to_string())?;
     if hold_p12 {

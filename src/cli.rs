@@ -102,6 +102,9 @@ pub struct RunArgs {
     /// Print every device event instead of the UART text.
     #[arg(long, value_enum, value_name = "FORMAT")]
     pub events: Option<EventFormat>,
+    /// A host directory the device sees as its SD card: `os.mount(machine.SD(), '/sd')`.
+    #[arg(long, value_name = "DIR")]
+    pub sd: Option<PathBuf>,
     /// Stop after this much device time, e.g. --for 10s.
     #[arg(long = "for", value_name = "DURATION", value_parser = parse_duration)]
     pub run_for: Option<Duration>,
@@ -203,6 +206,7 @@ fn run(args: RunArgs) -> Result<(), String> {
         flash,
         reformat: args.reformat,
         time: args.time,
+        sd: args.sd.clone(),
     })
     .map_err(|e| e.to_string())?;
     for name in &args.hold {

@@ -55,6 +55,14 @@ pub enum FlashError {
     },
     #[error("flash file {} is a directory, not a flash file; use --flash to pick a file", path.display())]
     IsDirectory { path: PathBuf },
+    /// Another process (another simulator) holds the file: two devices on one chip would corrupt
+    /// each other's writes.
+    #[error(
+        "flash file {} is in use by another process (another pycom-sim?); stop it, or use --flash \
+         to pick another file",
+        path.display()
+    )]
+    InUse { path: PathBuf },
     #[error(
         "flash file {} is {actual} bytes but a {board} has {} MiB ({expected}) of flash; {FIX_HINT}",
         path.display(),
@@ -191,6 +199,11 @@ impl FlashFile {
             Err(e) => return Err(io_err("read its metadata")(e)),
         };
 
+        if exists && opts.reformat {
+            // Replacing a file another simulator is writing would leave it writing to a ghost.
+            let file = File::open(path).map_err(io_err("open it for reading"))?;
+            lock(&file, path)?;
+        }
         if exists && !opts.reformat {
             let data = Self::read_checked(path, board)?;
             let file = std::fs::OpenOptions::new()
@@ -198,6 +211,7 @@ impl FlashFile {
                 .write(true)
                 .open(path)
                 .map_err(io_err("open it for writing"))?;
+            lock(&file, path)?;
             let flash = FlashFile {
                 data,
                 backing: Backing::File {
@@ -225,6 +239,7 @@ impl FlashFile {
         let file = temp
             .persist(path)
             .map_err(|e| io_err("move the new file into place")(e.error))?;
+        lock(&file, path)?;
         let flash = FlashFile {
             data: fresh.data,
             backing: Backing::File {
@@ -253,6 +268,7 @@ impl FlashFile {
             }
         };
         let mut file = File::open(path).map_err(io_err("open it for reading"))?;
+        lock(&file, path)?;
         let actual = file.metadata().map_err(io_err("read its metadata"))?.len();
         if actual != u64::from(board.flash_size) {
             return Err(FlashError::WrongSize {
@@ -493,6 +509,23 @@ impl FlashFile {
             }
             Backing::Memory => Ok(()),
         }
+    }
+}
+
+/// Takes the advisory exclusive lock that marks a flash file as in use; it goes away with the
+/// handle (also when the process is killed). Filesystems without locks are used unlocked.
+fn lock(file: &File, path: &Path) -> Result<(), FlashError> {
+    match file.try_lock() {
+        Ok(()) => Ok(()),
+        Err(std::fs::TryLockError::WouldBlock) => Err(FlashError::InUse {
+            path: path.to_path_buf(),
+        }),
+        Err(std::fs::TryLockError::Error(e)) if e.kind() == io::ErrorKind::Unsupported => Ok(()),
+        Err(std::fs::TryLockError::Error(source)) => Err(FlashError::Io {
+            path: path.to_path_buf(),
+            action: "lock it",
+            source,
+        }),
     }
 }
 

@@ -52,7 +52,7 @@ const DATA_SUBTYPES: [(&str, u8); 10] = [
 /// address of the bad entry, so a message points at the byte to look at.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PartitionError {
-    #[error("the entry at {addr:#x} has magic bytes {found:02x?}, not aa 50")]
+    #[error("the entry at {addr:#x} starts {:02x} {:02x}, not the magic aa 50", found[0], found[1])]
     BadMagic { addr: u32, found: [u8; 2] },
     #[error(
         "the MD5 entry at {addr:#x} holds {stored} but the entries before it hash to {computed}"
@@ -64,7 +64,7 @@ pub enum PartitionError {
     },
     #[error("the table has no end marker (an all-0xFF entry) before {addr:#x}")]
     NoEndMarker { addr: u32 },
-    #[error("the table at {addr:#x} is empty (its first entry is erased)")]
+    #[error("the first entry, at {addr:#x}, is erased: there is no table")]
     Empty { addr: u32 },
     #[error("the entry at {addr:#x} has a name that is not UTF-8")]
     BadName { addr: u32 },

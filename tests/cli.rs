@@ -20,13 +20,39 @@ fn stderr(o: &Output) -> String {
 }
 
 #[test]
-fn a_virtual_run_boots_and_ends_when_the_device_is_idle() {
+fn a_virtual_run_boots_to_the_prompt_and_ends_when_the_device_is_idle() {
     let out = pycom_sim(&["run", "--fresh", "--time", "virtual"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
     assert!(text.contains("rst:0x1 (POWERON_RESET),boot:0x13 (SPI_FAST_FLASH_BOOT)\r\n"));
+    assert!(text.ends_with(
+        "Pycom MicroPython 1.20.2.r4 [v1.11-ffb0e1c] on 2021-01-12; LoPy4 with ESP32\r\n\
+         Type \"help()\" for more information.\r\n>>> "
+    ));
+}
+
+#[test]
+fn piped_input_is_typed_into_the_repl() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pycom-sim"))
+        .args(["run", "--fresh", "--time", "virtual"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run pycom-sim");
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"print(6*7)\r")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
     assert!(
-        text.contains("firmware 1.20.2.r4 [v1.11-ffb0e1c] on 2021-01-12 from the factory slot")
+        stdout(&out).ends_with(">>> print(6*7)\r\n42\r\n>>> "),
+        "{}",
+        stdout(&out)
     );
 }
 

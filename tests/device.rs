@@ -29,6 +29,7 @@ fn device(flash: FlashSource) -> (DeviceHandle, Receiver<Event>) {
         flash,
         reformat: false,
         time: TimeMode::Virtual,
+        sd: None,
     })
     .expect("device starts");
     let events = handle.subscribe();
@@ -39,6 +40,16 @@ fn device(flash: FlashSource) -> (DeviceHandle, Receiver<Event>) {
 fn boot_until_idle(handle: &DeviceHandle, events: &Receiver<Event>) -> Vec<Event> {
     handle.power_on();
     collect_until(events, |e| e.kind == EventKind::Idle)
+}
+
+/// Collects events until the device is idle again after a reset (events of commands sent before
+/// the reset may end an idle period of their own first).
+fn until_idle_after_reset(events: &Receiver<Event>) -> Vec<Event> {
+    let mut reset_seen = false;
+    collect_until(events, |e| {
+        reset_seen |= matches!(e.kind, EventKind::Reset { .. });
+        reset_seen && e.kind == EventKind::Idle
+    })
 }
 
 fn uart_text(events: &[Event]) -> String {
@@ -276,7 +287,7 @@ fn the_safe_boot_choice_is_not_persistent() {
     let first = boot_until_idle(&handle, &events);
     assert_eq!(decision(&first).1, "factory");
     handle.press_reset();
-    let second = collect_until(&events, |e| e.kind == EventKind::Idle);
+    let second = until_idle_after_reset(&events);
     let text = uart_text(&second);
     assert!(text.contains("rst:0x1 (POWERON_RESET),boot:0x13 (SPI_FAST_FLASH_BOOT)"));
     let (_, slot, version, safe_boot, skip, _) = decision(&second);
@@ -306,13 +317,13 @@ fn g23_to_gnd_enters_download_mode_until_reset_with_g23_released() {
 
     // A reset with G23 still low stays in download mode.
     handle.press_reset();
-    let again = collect_until(&events, |e| e.kind == EventKind::Idle);
+    let again = until_idle_after_reset(&events);
     assert!(uart_text(&again).contains("waiting for download"));
 
     // Released, then reset: a normal boot.
     handle.drive("G23", Drive::Floating).unwrap();
     handle.press_reset();
-    let normal = collect_until(&events, |e| e.kind == EventKind::Idle);
+    let normal = until_idle_after_reset(&events);
     assert!(uart_text(&normal).contains("boot:0x13 (SPI_FAST_FLASH_BOOT)"));
     assert_eq!(decision(&normal).1, "factory");
 }

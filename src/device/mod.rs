@@ -9,8 +9,8 @@ pub(crate) mod hw;
 pub(crate) mod run;
 
 use std::cell::RefCell;
-use std::rc::Rc;
 use std::path::PathBuf;
+use std::rc::Rc;
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -43,6 +43,8 @@ pub struct DeviceConfig {
     /// Rebuild a flash file that cannot be used (wrong size, no partition table).
     pub reformat: bool,
     pub time: TimeMode,
+    /// A host directory the device sees as its SD card (`machine.SD()`), if the user gave one.
+    pub sd: Option<PathBuf>,
 }
 
 /// Why a device could not be built.
@@ -98,6 +100,7 @@ impl DeviceHandle {
         let device_subs = subscribers.clone();
         let board = config.board.clone();
         let time = config.time;
+        let sd = config.sd.clone();
         let thread = std::thread::Builder::new()
             .name(format!("device-{}", board.id))
             .spawn(move || {
@@ -105,6 +108,7 @@ impl DeviceHandle {
                     hw: Rc::new(RefCell::new(Hw::new(time, device_gpio, rx, device_subs))),
                     flash: Rc::new(RefCell::new(flash)),
                     board,
+                    sd,
                 };
                 device.run();
             })

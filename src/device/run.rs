@@ -16,13 +16,14 @@ use crate::image;
 use crate::led;
 use crate::rom::{self, ResetCause};
 
-
 /// The whole virtual module on its thread.
 pub struct Device {
     pub board: Board,
     /// Shared with the Python runtime's native modules, all on this thread.
     pub hw: Rc<RefCell<Hw>>,
     pub flash: Rc<RefCell<FlashFile>>,
+    /// The host directory behind `machine.SD()`, if any.
+    pub sd: Option<std::path::PathBuf>,
 }
 
 /// What the device does after a boot ends.
@@ -197,7 +198,6 @@ impl Device {
         let change = hw.gpio.set_pull(gpio, pull);
         hw.pin_changed(change);
     }
-
 
     /// The app stage. Until the MicroPython runtime lands it reports the decision and idles.
     fn start_firmware(&self, decision: &BootDecision, cause: ResetCause) -> Next {

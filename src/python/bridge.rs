@@ -19,6 +19,9 @@ pub struct Bridge {
     pub board: Board,
     pub image: FirmwareImage,
     pub session: RefCell<Session>,
+    /// The host directory the user gave as the SD card (`--sd DIR`); the only host files the
+    /// device can reach.
+    pub sd_dir: Option<std::path::PathBuf>,
 }
 
 /// State that the firmware keeps between soft resets of one hard boot.

@@ -61,6 +61,7 @@ pub fn run_firmware(
         flash: device.flash.clone(),
         board: device.board.clone(),
         image,
+        sd_dir: device.sd.clone(),
         session: std::cell::RefCell::new(Session {
             reset_cause: match cause {
                 ResetCause::Watchdog => reset_cause::WDT_RESET,
@@ -254,7 +255,10 @@ fn load_prelude(vm: &VirtualMachine) -> Result<(), Flow> {
     result.map_err(|exc| {
         let mut text = String::new();
         let _ = vm.write_exception(&mut text, &exc);
-        let _ = uart::write_raw(vm, uart::cook(&format!("pycom-sim: the runtime failed to start:\n{text}")).as_slice());
+        let _ = uart::write_raw(
+            vm,
+            uart::cook(&format!("pycom-sim: the runtime failed to start:\n{text}")).as_slice(),
+        );
         Flow::Stop
     })
 }

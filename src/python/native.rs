@@ -71,7 +71,10 @@ pub mod dev {
     fn sleep_us(us: i64, vm: &VirtualMachine) -> PyResult<()> {
         let bridge = current(vm)?;
         let mut hw = bridge.hw.borrow_mut();
-        let target = hw.clock.now().saturating_add(u64::try_from(us).unwrap_or(0));
+        let target = hw
+            .clock
+            .now()
+            .saturating_add(u64::try_from(us).unwrap_or(0));
         hw.wait_until(target);
         match break_exception(vm, &mut hw) {
             Some(e) => Err(e),
@@ -111,7 +114,10 @@ pub mod dev {
         let dirs: Vec<String> = path
             .borrow_vec()
             .iter()
-            .filter_map(|o| o.downcast_ref::<rustpython_vm::builtins::PyStr>().map(|s| s.to_string_lossy().into_owned()))
+            .filter_map(|o| {
+                o.downcast_ref::<rustpython_vm::builtins::PyStr>()
+                    .map(|s| s.to_string_lossy().into_owned())
+            })
             .collect();
         for dir in dirs {
             for (candidate, package) in [

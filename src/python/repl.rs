@@ -1,9 +1,9 @@
 //! The REPL on UART0: friendly (line editing, continuation lines, paste mode) and raw (what
 //! mpremote, rshell, ampy and Pymakr drive), with the firmware's texts.
 
-use rustpython_vm::{AsObject, VirtualMachine};
 use rustpython_vm::compiler::Mode;
 use rustpython_vm::scope::Scope;
+use rustpython_vm::{AsObject, VirtualMachine};
 
 use crate::python::bridge::current;
 use crate::python::exec::{Flow, run_source};
@@ -37,7 +37,9 @@ pub fn banner(vm: &VirtualMachine) -> Vec<u8> {
 /// Runs the REPL until something ends the session (soft or hard reset, host stop).
 pub fn run(vm: &VirtualMachine, scope: &Scope) -> ReplEnd {
     loop {
-        let raw = current(vm).map(|b| b.session.borrow().raw_repl).unwrap_or(false);
+        let raw = current(vm)
+            .map(|b| b.session.borrow().raw_repl)
+            .unwrap_or(false);
         let flow = if raw {
             raw_repl(vm, scope)
         } else {
@@ -177,10 +179,8 @@ fn read_line(vm: &VirtualMachine, prompt: &[u8]) -> Result<Line, Flow> {
                 return Ok(Line::Text(String::from_utf8_lossy(&line).into_owned()));
             }
             0x1B => escape.push(b),
-            0x08 | 0x7F => {
-                if pop_char(&mut line) {
-                    out(vm, b"\x08 \x08")?;
-                }
+            0x08 | 0x7F if pop_char(&mut line) => {
+                out(vm, b"\x08 \x08")?;
             }
             0x09 => {
                 // Tab inserts spaces (completion is not modelled yet).
@@ -224,7 +224,10 @@ fn starts_compound(line: &str) -> bool {
     word.starts_with('@')
         || ["if", "while", "for", "try", "def", "class", "with", "async"]
             .iter()
-            .any(|k| word.strip_prefix(k).is_some_and(|r| r.starts_with([' ', ':', '('])))
+            .any(|k| {
+                word.strip_prefix(k)
+                    .is_some_and(|r| r.starts_with([' ', ':', '(']))
+            })
 }
 
 /// `pyexec_friendly_repl`. Returns `Some(end)` to end the session, `None` to switch to raw.
@@ -290,8 +293,7 @@ fn friendly_repl(vm: &VirtualMachine, scope: &Scope) -> Option<Flow> {
                 continue;
             }
             source.push('\n');
-            if let Some(end) = after_exec(run_source(vm, scope, &source, "<stdin>", Mode::Single))
-            {
+            if let Some(end) = after_exec(run_source(vm, scope, &source, "<stdin>", Mode::Single)) {
                 return Ok(Some(end));
             }
         }
@@ -304,7 +306,10 @@ fn friendly_repl(vm: &VirtualMachine, scope: &Scope) -> Option<Flow> {
 
 /// Ctrl-E: paste mode; Ctrl-D runs what was pasted, Ctrl-C cancels it.
 fn paste_mode(vm: &VirtualMachine, scope: &Scope) -> Result<Option<Flow>, Flow> {
-    out(vm, b"\r\npaste mode; Ctrl-C to cancel, Ctrl-D to finish\r\n=== ")?;
+    out(
+        vm,
+        b"\r\npaste mode; Ctrl-C to cancel, Ctrl-D to finish\r\n=== ",
+    )?;
     let mut source: Vec<u8> = Vec::new();
     loop {
         match key(vm)? {
@@ -327,5 +332,11 @@ fn paste_mode(vm: &VirtualMachine, scope: &Scope) -> Result<Option<Flow>, Flow> 
         }
     }
     let text = String::from_utf8_lossy(&source).into_owned();
-    Ok(after_exec(run_source(vm, scope, &text, "<stdin>", Mode::Exec)))
+    Ok(after_exec(run_source(
+        vm,
+        scope,
+        &text,
+        "<stdin>",
+        Mode::Exec,
+    )))
 }

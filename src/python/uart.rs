@@ -54,10 +54,8 @@ pub fn read_line(vm: &VirtualMachine, prompt: &str) -> PyResult<String> {
                 }
                 return Ok(String::from_utf8_lossy(&line).into_owned());
             }
-            0x08 | 0x7F => {
-                if pop_char(&mut line) {
-                    write_raw(vm, b"\x08 \x08")?;
-                }
+            0x08 | 0x7F if pop_char(&mut line) => {
+                write_raw(vm, b"\x08 \x08")?;
             }
             0x20..=0xFF => {
                 line.push(b);
