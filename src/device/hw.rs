@@ -60,6 +60,35 @@ pub enum Timed {
     Action(Action),
     /// The firmware's heartbeat: LED on (true) or off (false).
     Heartbeat(bool),
+    /// A `machine.Timer.Alarm` (by id) fires; periodic ones come back after `period`.
+    Alarm { id: u64, period: Option<Micros> },
+}
+
+/// Work for Python handlers, queued by the hardware (timer and pin "interrupts") and run by the
+/// runtime at the next safe point, as MicroPython schedules its callbacks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Callback {
+    Alarm(u64),
+    /// A pin IRQ: the pin and the level it changed to.
+    Pin { gpio: u8, level: bool },
+}
+
+/// `Pin.IRQ_RISING`.
+pub const IRQ_RISING: u8 = 1;
+/// `Pin.IRQ_FALLING`.
+pub const IRQ_FALLING: u8 = 2;
+/// `Pin.IRQ_LOW_LEVEL`.
+pub const IRQ_LOW_LEVEL: u8 = 4;
+/// `Pin.IRQ_HIGH_LEVEL`.
+pub const IRQ_HIGH_LEVEL: u8 = 5;
+
+/// Whether a level change to `level` fires an IRQ with `trigger`.
+pub fn irq_fires(trigger: u8, level: bool) -> bool {
+    match trigger {
+        IRQ_LOW_LEVEL => !level,
+        IRQ_HIGH_LEVEL => level,
+        t => (level && t & IRQ_RISING != 0) || (!level && t & IRQ_FALLING != 0),
+    }
 }
 
 /// Ctrl-F: the firmware's "reset into safe boot" character.
@@ -86,6 +115,10 @@ pub struct Hw {
     pub kbd_interrupt: bool,
     /// Ctrl-F arrived: the firmware requests a safe boot and resets (any time, any mode).
     pub safe_boot_request: bool,
+    /// Handlers waiting to run.
+    pub callbacks: VecDeque<Callback>,
+    /// Pin IRQs armed by `Pin.callback`: GPIO → trigger.
+    pub pin_irqs: std::collections::BTreeMap<u8, u8>,
     interrupt: Option<Interrupt>,
     commands: Receiver<Command>,
     subscribers: Subscribers,
@@ -111,6 +144,8 @@ impl Hw {
             intr_char: None,
             kbd_interrupt: false,
             safe_boot_request: false,
+            callbacks: VecDeque::new(),
+            pin_irqs: std::collections::BTreeMap::new(),
             interrupt: None,
             commands,
             subscribers,
@@ -145,6 +180,16 @@ impl Hw {
 
     pub fn pin_changed(&mut self, change: Option<LevelChange>) {
         if let Some(c) = change {
+            if self
+                .pin_irqs
+                .get(&c.gpio)
+                .is_some_and(|&t| irq_fires(t, c.level))
+            {
+                self.callbacks.push_back(Callback::Pin {
+                    gpio: c.gpio,
+                    level: c.level,
+                });
+            }
             self.emit(EventKind::Pin {
                 pin: c.pin,
                 gpio: c.gpio,
@@ -216,7 +261,31 @@ impl Hw {
     /// Whether code waiting on the clock must stop waiting: a reset, power cut, shutdown,
     /// Ctrl-C while running, or Ctrl-F.
     pub fn should_break(&self) -> bool {
-        self.interrupt.is_some() || self.kbd_interrupt || self.safe_boot_request
+        self.interrupt.is_some()
+            || self.kbd_interrupt
+            || self.safe_boot_request
+            || (self.python_busy && !self.callbacks.is_empty())
+    }
+
+    /// Starts a timer alarm: first at `now + first`, then every `period` if periodic.
+    pub fn start_alarm(&mut self, id: u64, first: Micros, period: Option<Micros>) {
+        self.cancel_alarm(id);
+        let at = self.clock.now().saturating_add(first);
+        self.schedule.push(at, Timed::Alarm { id, period });
+    }
+
+    /// Cancels an alarm and drops its queued callback.
+    pub fn cancel_alarm(&mut self, id: u64) {
+        self.schedule
+            .retain(|t| !matches!(t, Timed::Alarm { id: other, .. } if *other == id));
+        self.callbacks.retain(|c| *c != Callback::Alarm(id));
+    }
+
+    /// Cancels every alarm and pin IRQ (soft reset, `machine.reset()`).
+    pub fn clear_python_hardware(&mut self) {
+        self.schedule.retain(|t| !matches!(t, Timed::Alarm { .. }));
+        self.callbacks.clear();
+        self.pin_irqs.clear();
     }
 
     fn handle(&mut self, command: Command) {
@@ -298,6 +367,13 @@ impl Hw {
                 self.schedule.push(at, Timed::Heartbeat(next_on));
             }
             Timed::Heartbeat(_) => {}
+            Timed::Alarm { id, period } => {
+                self.callbacks.push_back(Callback::Alarm(id));
+                if let Some(p) = period {
+                    let at = self.clock.now().saturating_add(p.max(1));
+                    self.schedule.push(at, Timed::Alarm { id, period });
+                }
+            }
         }
     }
 
@@ -353,7 +429,8 @@ impl Hw {
 
     /// Whether anything other than the heartbeat is scheduled.
     pub fn has_pending_work(&self) -> bool {
-        self.schedule.any(|t| matches!(t, Timed::Action(_)))
+        self.schedule
+            .any(|t| matches!(t, Timed::Action(_) | Timed::Alarm { .. }))
     }
 
     /// Waits for input with nothing to compute: until `ready` says there is something to do, or

@@ -103,6 +103,11 @@ impl Device {
             let mut hw = self.hw.borrow_mut();
             hw.powered = true;
             hw.set_heartbeat(false);
+            hw.clear_python_hardware();
+            hw.intr_char = None;
+            hw.python_busy = false;
+            hw.kbd_interrupt = false;
+            hw.safe_boot_request = false;
             hw.emit(EventKind::Reset { cause });
             let changes = hw.gpio.reset(&rom::RESET_PULLS);
             for c in changes {

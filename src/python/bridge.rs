@@ -8,7 +8,7 @@ use rustpython_vm::builtins::PyBaseExceptionRef;
 use rustpython_vm::{PyResult, VirtualMachine};
 
 use crate::board::Board;
-use crate::device::hw::Hw;
+use crate::device::hw::{Callback, Hw};
 use crate::flash::FlashFile;
 use crate::image::FirmwareImage;
 
@@ -122,8 +122,44 @@ pub fn service(vm: &VirtualMachine) -> PyResult<()> {
     hw.drain_commands();
     let now = hw.clock.now();
     hw.run_due_now(now);
-    match break_exception(vm, &mut hw) {
-        Some(e) => Err(e),
-        None => Ok(()),
+    if let Some(e) = break_exception(vm, &mut hw) {
+        return Err(e);
+    }
+    let pending = !hw.callbacks.is_empty();
+    drop(hw);
+    if pending {
+        dispatch_callbacks(vm)?;
+    }
+    Ok(())
+}
+
+/// Runs queued handlers (timer alarms, pin IRQs) through `_pyboot._dispatch`. An ordinary
+/// exception in a handler is printed and the rest still run; a break (Ctrl-C, reset) propagates.
+pub fn dispatch_callbacks(vm: &VirtualMachine) -> PyResult<()> {
+    let bridge = current(vm)?;
+    loop {
+        let next = bridge.hw.borrow_mut().callbacks.pop_front();
+        let Some(callback) = next else {
+            return Ok(());
+        };
+        let args = match callback {
+            Callback::Alarm(id) => ("alarm", id, false),
+            Callback::Pin { gpio, level } => ("pin", u64::from(gpio), level),
+        };
+        let was_busy = {
+            let mut hw = bridge.hw.borrow_mut();
+            std::mem::replace(&mut hw.python_busy, true)
+        };
+        let result = vm
+            .import("_pyboot", 0)
+            .and_then(|m| m.get_attr("_dispatch", vm))
+            .and_then(|f| f.call(args, vm));
+        bridge.hw.borrow_mut().python_busy = was_busy;
+        if let Err(exc) = result {
+            match crate::python::exec::classify(vm, exc.clone()) {
+                crate::python::exec::Flow::Failed => {}
+                _ => return Err(exc),
+            }
+        }
     }
 }

@@ -88,6 +88,8 @@ pub fn run_firmware(
         let mut hw = bridge.hw.borrow_mut();
         hw.python_busy = false;
         hw.kbd_interrupt = false;
+        // Timers and IRQs belong to the interpreter that set them up.
+        hw.clear_python_hardware();
         match flow {
             Flow::SoftReset => {
                 hw.uart_write(b"PYB: soft reboot\r\n");

@@ -18,7 +18,7 @@ pub mod dev {
     use rustpython_vm::{PyObjectRef, PyResult, VirtualMachine};
 
     use super::BUILTIN_MODULES;
-    use crate::python::bridge::{break_exception, current};
+    use crate::python::bridge::{break_exception, current, dispatch_callbacks};
     use crate::python::uart;
 
     /// Writes text to UART0 as the firmware's cooked stdout does (`\n` → `\r\n`).
@@ -70,16 +70,133 @@ pub mod dev {
     #[pyfunction]
     fn sleep_us(us: i64, vm: &VirtualMachine) -> PyResult<()> {
         let bridge = current(vm)?;
-        let mut hw = bridge.hw.borrow_mut();
-        let target = hw
-            .clock
-            .now()
-            .saturating_add(u64::try_from(us).unwrap_or(0));
-        hw.wait_until(target);
-        match break_exception(vm, &mut hw) {
-            Some(e) => Err(e),
-            None => Ok(()),
+        let target = {
+            let mut hw = bridge.hw.borrow_mut();
+            hw.clock.now().saturating_add(u64::try_from(us).unwrap_or(0))
+        };
+        loop {
+            let done = {
+                let mut hw = bridge.hw.borrow_mut();
+                hw.wait_until(target);
+                if let Some(e) = break_exception(vm, &mut hw) {
+                    return Err(e);
+                }
+                hw.clock.now() >= target && hw.callbacks.is_empty()
+            };
+            dispatch_callbacks(vm)?;
+            if done {
+                return Ok(());
+            }
         }
+    }
+
+    /// The GPIO number of a pin name (`'P9'`, `'G16'`, `'GPIO12'`); ValueError if unknown.
+    #[pyfunction]
+    fn pin_resolve(name: PyStrRef, vm: &VirtualMachine) -> PyResult<u8> {
+        let bridge = current(vm)?;
+        let hw = bridge.hw.borrow();
+        hw.gpio
+            .resolve(&name.to_string_lossy())
+            .map_err(|e| vm.new_value_error(e.to_string()))
+    }
+
+    /// The module name (`P9`) of a GPIO.
+    #[pyfunction]
+    fn pin_name(gpio: u8, vm: &VirtualMachine) -> PyResult<String> {
+        let bridge = current(vm)?;
+        let hw = bridge.hw.borrow();
+        hw.gpio
+            .pin(gpio)
+            .map(|p| p.def.name.clone())
+            .ok_or_else(|| vm.new_value_error(format!("no pin on GPIO{gpio}")))
+    }
+
+    /// Every pin as (module name, expansion-board name, gpio, input only).
+    #[pyfunction]
+    fn pin_list(vm: &VirtualMachine) -> PyResult<PyObjectRef> {
+        let bridge = current(vm)?;
+        let hw = bridge.hw.borrow();
+        let items = hw
+            .gpio
+            .pins()
+            .map(|p| {
+                vm.ctx
+                    .new_tuple(vec![
+                        vm.ctx.new_str(p.def.name.clone()).into(),
+                        vm.ctx.new_str(p.def.exp_board.clone()).into(),
+                        vm.ctx.new_int(p.def.gpio).into(),
+                        vm.ctx.new_bool(p.def.input_only).into(),
+                    ])
+                    .into()
+            })
+            .collect();
+        Ok(vm.ctx.new_list(items).into())
+    }
+
+    /// Configures a pad: `pull` 0 none / 1 up / 2 down; `output` None (input) or the level the
+    /// output driver drives. An input-only pad (GPIO34-39) cannot drive: as on the module, the
+    /// request is accepted and nothing is driven.
+    #[pyfunction]
+    fn pin_config(
+        gpio: u8,
+        pull: u8,
+        output: Option<bool>,
+        vm: &VirtualMachine,
+    ) -> PyResult<()> {
+        let bridge = current(vm)?;
+        let mut hw = bridge.hw.borrow_mut();
+        let pull = match pull {
+            1 => crate::gpio::Pull::Up,
+            2 => crate::gpio::Pull::Down,
+            _ => crate::gpio::Pull::None,
+        };
+        let change = hw.gpio.set_pull(gpio, pull);
+        hw.pin_changed(change);
+        if let Ok(change) = hw.gpio.set_output(gpio, output) {
+            hw.pin_changed(change);
+        }
+        Ok(())
+    }
+
+    /// The level a pad reads (0/1).
+    #[pyfunction]
+    fn pin_level(gpio: u8, vm: &VirtualMachine) -> PyResult<u8> {
+        let bridge = current(vm)?;
+        let mut hw = bridge.hw.borrow_mut();
+        // Inputs see what the host did up to now.
+        hw.drain_commands();
+        Ok(u8::from(hw.gpio.level(gpio)))
+    }
+
+    /// Arms (trigger 1 rising, 2 falling, 3 both, 4 low level, 5 high level) or disarms (0) a
+    /// pin IRQ; the handler runs through `_pyboot.handlers[('pin', gpio)]`.
+    #[pyfunction]
+    fn pin_irq(gpio: u8, trigger: u8, vm: &VirtualMachine) -> PyResult<()> {
+        let bridge = current(vm)?;
+        let mut hw = bridge.hw.borrow_mut();
+        if trigger == 0 {
+            hw.pin_irqs.remove(&gpio);
+        } else {
+            hw.pin_irqs.insert(gpio, trigger);
+        }
+        Ok(())
+    }
+
+    /// Starts alarm `id`: first after `us`, then every `us` if `periodic`. Its handler runs
+    /// through `_pyboot.handlers[('alarm', id)]`.
+    #[pyfunction]
+    fn alarm_start(id: u64, us: u64, periodic: bool, vm: &VirtualMachine) -> PyResult<()> {
+        let bridge = current(vm)?;
+        let mut hw = bridge.hw.borrow_mut();
+        hw.start_alarm(id, us, periodic.then_some(us));
+        Ok(())
+    }
+
+    /// Stops alarm `id`.
+    #[pyfunction]
+    fn alarm_cancel(id: u64, vm: &VirtualMachine) -> PyResult<()> {
+        current(vm)?.hw.borrow_mut().cancel_alarm(id);
+        Ok(())
     }
 
     /// Finds a module's source: the firmware's own modules first, then `<dir>/<name>.py` and

@@ -27,15 +27,22 @@ pub fn write_raw(vm: &VirtualMachine, bytes: &[u8]) -> PyResult<()> {
 /// code runs — Ctrl-C end the wait with their exception.
 pub fn read_byte(vm: &VirtualMachine) -> PyResult<u8> {
     let bridge = current(vm)?;
-    let mut hw = bridge.hw.borrow_mut();
     loop {
-        if let Some(e) = break_exception(vm, &mut hw) {
-            return Err(e);
+        let callbacks = {
+            let mut hw = bridge.hw.borrow_mut();
+            if let Some(e) = break_exception(vm, &mut hw) {
+                return Err(e);
+            }
+            if let Some(b) = hw.uart_rx.pop_front() {
+                return Ok(b);
+            }
+            hw.idle(|hw| !hw.uart_rx.is_empty() || !hw.callbacks.is_empty());
+            !hw.callbacks.is_empty()
+        };
+        if callbacks {
+            // Handlers run while the prompt waits, as scheduled callbacks do on the module.
+            crate::python::bridge::dispatch_callbacks(vm)?;
         }
-        if let Some(b) = hw.uart_rx.pop_front() {
-            return Ok(b);
-        }
-        hw.idle(|hw| !hw.uart_rx.is_empty());
     }
 }
 

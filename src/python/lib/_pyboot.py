@@ -104,6 +104,16 @@ class _Finder:
 
 
 sys.meta_path.insert(0, _Finder())
+
+# Handlers of hardware events, registered by machine (Timer.Alarm, Pin.callback):
+# (kind, id) -> callable taking the level (pins) or nothing (alarms).
+handlers = {}
+
+
+def _dispatch(kind, ident, level):
+    handler = handlers.get((kind, ident))
+    if handler is not None:
+        handler(level)
 # Our own time/os replace RustPython's, which know only the host.
 for _name in ('time', 'os'):
     sys.modules.pop(_name, None)
