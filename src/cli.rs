@@ -252,9 +252,20 @@ fn run(args: RunArgs) -> Result<(), String> {
     let events = handle.subscribe();
     let stdin_piped = !std::io::stdin().is_terminal();
     let interrupted = install_ctrl_c(&handle);
+    // On a terminal, keys go to the device as typed (Ctrl-C included); Ctrl-] leaves.
+    let _raw = if stdin_piped {
+        None
+    } else {
+        if args.events.is_none() {
+            eprintln!("pycom-sim: keys go to the device's UART0; Ctrl-] quits\r");
+        }
+        Some(RawTerminal::enable()?)
+    };
     handle.power_on();
     if stdin_piped {
         forward_stdin(&handle);
+    } else {
+        forward_keys(&handle);
     }
     let outcome = print_events(&events, &args, stdin_piped, &interrupted);
     handle.shutdown();
@@ -274,6 +285,50 @@ fn forward_stdin(handle: &DeviceHandle) {
             }
         }
         sender.close_input();
+    });
+}
+
+/// `Ctrl-]`: leaves an interactive session (the telnet/miniterm convention), since Ctrl-C
+/// belongs to the device.
+const QUIT_KEY: u8 = 0x1D;
+
+/// The terminal in raw mode for the life of the value: every key reaches the device unchanged.
+struct RawTerminal;
+
+impl RawTerminal {
+    fn enable() -> Result<RawTerminal, String> {
+        crossterm::terminal::enable_raw_mode()
+            .map_err(|e| format!("cannot put the terminal in raw mode: {e}"))?;
+        Ok(RawTerminal)
+    }
+}
+
+impl Drop for RawTerminal {
+    fn drop(&mut self) {
+        let _ = crossterm::terminal::disable_raw_mode();
+    }
+}
+
+/// Copies terminal keys to UART0 until Ctrl-] (then ends the run).
+fn forward_keys(handle: &DeviceHandle) {
+    let sender = handle.remote();
+    std::thread::spawn(move || {
+        let mut stdin = std::io::stdin().lock();
+        let mut buf = [0u8; 256];
+        loop {
+            match stdin.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    let keys = buf.get(..n).unwrap_or_default();
+                    if let Some(at) = keys.iter().position(|&b| b == QUIT_KEY) {
+                        sender.write_uart(keys.get(..at).unwrap_or_default());
+                        break;
+                    }
+                    sender.write_uart(keys);
+                }
+            }
+        }
+        sender.shutdown();
     });
 }
 

@@ -39,6 +39,35 @@ def input(prompt=''):
 
 builtins.input = input
 
+_HELP = """Welcome to MicroPython!
+
+For online docs please visit http://docs.pycom.io
+
+Control commands:
+  CTRL-A        -- on a blank line, enter raw REPL mode
+  CTRL-B        -- on a blank line, enter normal REPL mode
+  CTRL-C        -- interrupt a running program
+  CTRL-D        -- on a blank line, do a soft reset of the board
+  CTRL-E        -- on a blank line, enter paste mode
+  CTRL-F        -- on a blank line, do a hard reset of the board and enter safe boot
+
+For further help on a specific object, type help(obj)
+"""
+
+
+def help(obj=None):
+    """The firmware's help(): the control keys, or the members of an object."""
+    if obj is None:
+        print(_HELP, end='')
+        return
+    print('object %r is of type %s' % (obj, type(obj).__name__))
+    for name in dir(obj):
+        if not name.startswith('__'):
+            print('  %s -- %r' % (name, getattr(obj, name, None)))
+
+
+builtins.help = help
+
 sys.path[:] = ['', '/flash', '/flash/lib']
 sys.platform = _dev.platform()
 

@@ -1,0 +1,317 @@
+//! The MicroPython runtime as the page describes it: boot.py, main.py, the REPL, and the four ways
+//! out (Ctrl-D, `sys.exit()`, `machine.reset()`, `os.mkfs`), with safe boot skipping the scripts.
+
+mod support;
+
+use std::time::Duration;
+
+use pycom_sim::device::FlashSource;
+use pycom_sim::event::EventKind;
+use pycom_sim::gpio::Drive;
+use support::{BANNER, FlashDir, Rig, after_rom, boots, uart};
+
+const SCRIPTS: &[(&str, &str)] = &[
+    ("/boot.py", "print('boot.py ran')\n"),
+    ("/main.py", "print('main.py ran')\n"),
+];
+
+#[test]
+fn boot_py_then_main_py_then_the_banner_and_prompt() {
+    let flash = FlashDir::new(SCRIPTS);
+    let mut rig = Rig::on(&flash.path);
+    let text = rig.boot();
+    assert_eq!(
+        after_rom(&text),
+        format!("boot.py ran\r\nmain.py ran\r\n{BANNER}>>> ")
+    );
+}
+
+#[test]
+fn the_prompt_evaluates_expressions_and_blocks() {
+    let mut rig = Rig::new(FlashSource::Fresh);
+    rig.boot();
+    assert_eq!(rig.line("1 + 1"), "2\r\n>>> ");
+    assert_eq!(rig.line("'abc'"), "'abc'\r\n>>> ");
+    assert_eq!(rig.line("None"), ">>> ");
+    assert_eq!(rig.line("for i in range(3):"), "... ");
+    assert_eq!(rig.line("  print(i)"), "... ");
+    assert_eq!(rig.line(""), "0\r\n1\r\n2\r\n>>> ");
+    assert_eq!(rig.line("(1,"), "... ");
+    assert_eq!(rig.line(" 2)"), "(1, 2)\r\n>>> ");
+}
+
+#[test]
+fn a_traceback_in_main_py_is_printed_and_the_repl_still_starts() {
+    let flash = FlashDir::new(&[("/main.py", "x = 1\ny = 2\nprint(undefined_name)\n")]);
+    let mut rig = Rig::on(&flash.path);
+    let text = rig.boot();
+    assert_eq!(
+        after_rom(&text),
+        format!(
+            "Traceback (most recent call last):\r\n  File \"main.py\", line 3, in <module>\r\n\
+             NameError: name 'undefined_name' is not defined\r\n{BANNER}>>> "
+        )
+    );
+    // main.py's globals are the prompt's, as on the module.
+    assert_eq!(rig.line("x + y"), "3\r\n>>> ");
+}
+
+#[test]
+fn a_syntax_error_in_boot_py_names_the_file_and_main_py_still_runs() {
+    let flash = FlashDir::new(&[
+        ("/boot.py", "x = (\n"),
+        ("/main.py", "print('main.py ran')\n"),
+    ]);
+    let mut rig = Rig::on(&flash.path);
+    let text = rig.boot();
+    let firmware = after_rom(&text);
+    assert!(
+        firmware.starts_with("Traceback (most recent call last):\r\n  File \"boot.py\", line 1"),
+        "{firmware}"
+    );
+    assert!(firmware.contains("SyntaxError: "), "{firmware}");
+    assert!(firmware.ends_with(&format!("main.py ran\r\n{BANNER}>>> ")));
+}
+
+#[test]
+fn ctrl_d_soft_resets_reruns_the_scripts_and_forgets_globals() {
+    let flash = FlashDir::new(SCRIPTS);
+    let mut rig = Rig::on(&flash.path);
+    rig.boot();
+    assert_eq!(rig.line("x = 42"), ">>> ");
+    let text = rig.type_bytes(b"\x04");
+    assert_eq!(
+        text,
+        format!("\r\nPYB: soft reboot\r\nboot.py ran\r\nmain.py ran\r\n{BANNER}>>> ")
+    );
+    assert!(
+        rig.line("x").contains("NameError: name 'x' is not defined"),
+        "globals are gone"
+    );
+    assert_eq!(
+        rig.line("import machine; machine.reset_cause()"),
+        "4\r\n>>> "
+    );
+}
+
+#[test]
+fn sys_exit_at_the_prompt_soft_resets() {
+    let flash = FlashDir::new(SCRIPTS);
+    let mut rig = Rig::on(&flash.path);
+    rig.boot();
+    let text = rig.line("import sys; sys.exit()");
+    assert_eq!(
+        text,
+        format!("PYB: soft reboot\r\nboot.py ran\r\nmain.py ran\r\n{BANNER}>>> ")
+    );
+}
+
+#[test]
+fn sys_exit_in_boot_py_soft_resets_before_main_py() {
+    // boot.py leaves only on its first run, so the soft reset is visible once.
+    let flash = FlashDir::new(&[
+        (
+            "/boot.py",
+            "import machine, sys\nif machine.reset_cause() != machine.SOFT_RESET:\n    print('leaving')\n    sys.exit()\n",
+        ),
+        ("/main.py", "print('main.py ran')\n"),
+    ]);
+    let mut rig = Rig::on(&flash.path);
+    let text = rig.boot();
+    assert_eq!(
+        after_rom(&text),
+        format!("leaving\r\nPYB: soft reboot\r\nmain.py ran\r\n{BANNER}>>> ")
+    );
+}
+
+#[test]
+fn safe_boot_skips_boot_py_and_main_py_until_the_next_hard_reset() {
+    let flash = FlashDir::new(SCRIPTS);
+    let mut rig = Rig::on(&flash.path);
+    rig.handle.drive("P12", Drive::High).unwrap();
+    rig.handle
+        .drive_at(Duration::from_millis(1000), "P12", Drive::Floating)
+        .unwrap();
+    let text = rig.boot();
+    assert_eq!(after_rom(&text), format!("{BANNER}>>> "));
+    assert_eq!(
+        boots(&rig.log),
+        vec![(
+            "factory".into(),
+            "1.20.2.r4".into(),
+            "current".into(),
+            true,
+            false
+        )]
+    );
+    // A soft reset inside a safe-booted session stays safe (§8.3).
+    assert_eq!(
+        rig.type_bytes(b"\x04"),
+        format!("\r\nPYB: soft reboot\r\n{BANNER}>>> ")
+    );
+    // The next hard reset is a normal boot again.
+    rig.handle.press_reset();
+    let text = uart(&rig.until_idle_after_reset());
+    assert_eq!(
+        after_rom(&text),
+        format!("boot.py ran\r\nmain.py ran\r\n{BANNER}>>> ")
+    );
+}
+
+#[test]
+fn ctrl_f_requests_a_safe_boot_and_hard_resets_through_the_rom() {
+    let flash = FlashDir::new(SCRIPTS);
+    let mut rig = Rig::on(&flash.path);
+    rig.boot();
+    rig.handle.write_uart(b"\x06");
+    let events = rig.until_idle_after_reset();
+    let text = uart(&events);
+    assert!(
+        text.contains("rst:0x7 (TG0WDT_SYS_RESET),boot:0x13 (SPI_FAST_FLASH_BOOT)"),
+        "{text}"
+    );
+    assert_eq!(after_rom(&text), format!("{BANNER}>>> "), "scripts skipped");
+    assert_eq!(
+        boots(&events),
+        vec![(
+            "factory".into(),
+            "1.20.2.r4".into(),
+            "current".into(),
+            true,
+            true
+        )]
+    );
+    assert!(events.iter().any(|e| matches!(
+        e.kind,
+        EventKind::Reset {
+            cause: pycom_sim::rom::ResetCause::Watchdog
+        }
+    )));
+    // The request was a one-shot: the next reset is normal.
+    rig.handle.press_reset();
+    let text = uart(&rig.until_idle_after_reset());
+    assert!(after_rom(&text).starts_with("boot.py ran\r\nmain.py ran\r\n"));
+}
+
+#[test]
+fn the_previous_image_boots_with_its_own_version_in_the_banner() {
+    let flash = FlashDir::new(&[]);
+    install_ota(&flash.path, "1.20.2.r7");
+    let mut rig = Rig::on(&flash.path);
+    let text = rig.boot();
+    assert!(after_rom(&text).starts_with("Pycom MicroPython 1.20.2.r7 [v1.11-ffb0e1c]"));
+    // Held into window 2: the previous (factory) image, with its version.
+    rig.handle.drive("P12", Drive::High).unwrap();
+    rig.handle.press_reset();
+    rig.handle
+        .drive_at(
+            Duration::from_millis(4000 + rig.log.last().unwrap().time_ms()),
+            "P12",
+            Drive::Floating,
+        )
+        .unwrap();
+    let text = uart(&rig.until_idle_after_reset());
+    assert!(
+        after_rom(&text).starts_with("Pycom MicroPython 1.20.2.r4 [v1.11-ffb0e1c]"),
+        "{text}"
+    );
+    rig.handle.press_reset();
+    let text = uart(&rig.until_idle_after_reset());
+    assert!(
+        after_rom(&text).starts_with("Pycom MicroPython 1.20.2.r7"),
+        "not persistent"
+    );
+}
+
+/// Puts `version` into ota_0 as `pycom.ota_finish()` would leave it.
+fn install_ota(path: &std::path::Path, version: &str) {
+    use pycom_sim::flash::{FlashFile, OpenOptions};
+    use pycom_sim::image::{ImageSpec, build_image, default_image, default_spec};
+    let board = support::lopy4();
+    let (mut flash, _) =
+        FlashFile::open_or_create(path, &board, &default_image(), OpenOptions::default()).unwrap();
+    let image = build_image(&ImageSpec {
+        version: version.to_string(),
+        ..default_spec()
+    });
+    flash.erase_and_write(board.ota0_offset(), &image).unwrap();
+    let record = pycom_boot::otadata::read_record(&mut flash, board.otadata_offset()).unwrap();
+    let next = pycom_boot::updates::after_ota_finish(&record, image.len() as u32);
+    pycom_boot::otadata::write_record(&mut flash, board.otadata_offset(), &next).unwrap();
+}
+
+#[test]
+fn raw_repl_frames_output_and_errors_as_host_tools_expect() {
+    let flash = FlashDir::new(SCRIPTS);
+    let mut rig = Rig::on(&flash.path);
+    rig.boot();
+    assert_eq!(rig.type_bytes(b"\x01"), "\r\nraw REPL; CTRL-B to exit\r\n>");
+    assert_eq!(rig.type_bytes(b"print(6*7)\x04"), "OK42\r\n\x04\x04>");
+    let err = rig.type_bytes(b"1/0\x04");
+    assert!(
+        err.starts_with("OK\x04Traceback (most recent call last):\r\n"),
+        "{err:?}"
+    );
+    assert!(
+        err.ends_with("ZeroDivisionError: division by zero\r\n\x04>"),
+        "{err:?}"
+    );
+    // Ctrl-D on an empty buffer: soft reset, boot.py runs, main.py does not, still raw.
+    assert_eq!(
+        rig.type_bytes(b"\x04"),
+        "OK\r\nPYB: soft reboot\r\nboot.py ran\r\nraw REPL; CTRL-B to exit\r\n>"
+    );
+    assert_eq!(rig.type_bytes(b"\x02"), format!("\r\n{BANNER}>>> "));
+}
+
+#[test]
+fn paste_mode_runs_what_was_pasted() {
+    let mut rig = Rig::new(FlashSource::Fresh);
+    rig.boot();
+    let text = rig.type_bytes(b"\x05def f():\r    return 7\r\rprint(f() * 6)\r\x04");
+    assert_eq!(
+        text,
+        "\r\npaste mode; Ctrl-C to cancel, Ctrl-D to finish\r\n=== def f():\r\n===     return 7\r\n=== \r\n=== print(f() * 6)\r\n=== \r\n42\r\n>>> "
+    );
+}
+
+#[test]
+fn input_reads_a_line_from_the_uart() {
+    let mut rig = Rig::new(FlashSource::Fresh);
+    rig.boot();
+    assert_eq!(rig.line("name = input('name? ')"), "name? ");
+    assert_eq!(rig.type_bytes(b"bob\r"), "bob\r\n>>> ");
+    assert_eq!(rig.line("name"), "'bob'\r\n>>> ");
+}
+
+#[test]
+fn ctrl_c_at_the_prompt_abandons_the_line() {
+    let mut rig = Rig::new(FlashSource::Fresh);
+    rig.boot();
+    assert_eq!(rig.type_bytes(b"print('no')\x03"), "print('no')\r\n>>> ");
+}
+
+#[test]
+fn help_lists_the_control_keys() {
+    let mut rig = Rig::new(FlashSource::Fresh);
+    rig.boot();
+    let text = rig.line("help()");
+    assert!(text.starts_with("Welcome to MicroPython!\r\n"));
+    assert!(text.contains(
+        "CTRL-F        -- on a blank line, do a hard reset of the board and enter safe boot\r\n"
+    ));
+}
+
+#[test]
+fn the_device_cannot_read_host_files() {
+    let mut rig = Rig::new(FlashSource::Fresh);
+    rig.boot();
+    for probe in [
+        "import posix",
+        "import _io; _io.FileIO('/etc/passwd')",
+        "import socket",
+    ] {
+        let text = rig.line(probe);
+        assert!(text.contains("Error"), "{probe}: {text}");
+    }
+}
