@@ -37,6 +37,28 @@ fn measure(hold_p12: bool) -> Result<Duration, String> {
     Ok(elapsed)
 }
 
+/// Power-on to the idle `>>> ` prompt, and Ctrl-D to the prompt again.
+fn measure_prompt() -> Result<(Duration, Duration), String> {
+    let handle = DeviceHandle::spawn(DeviceConfig {
+        board: Board::builtin("lopy4").map_err(|e| e.to_string())?,
+        flash: FlashSource::Fresh,
+        reformat: false,
+        time: TimeMode::Virtual,
+        sd: None,
+    })
+    .map_err(|e| e.to_string())?;
+    let events = handle.subscribe();
+    let start = Instant::now();
+    handle.power_on();
+    collect_until(&events, |e| e.kind == EventKind::Idle);
+    let boot = start.elapsed();
+    let start = Instant::now();
+    handle.write_uart(b"\x04");
+    collect_until(&events, |e| e.kind == EventKind::Idle);
+    let soft = start.elapsed();
+    Ok((boot, soft))
+}
+
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
@@ -56,5 +78,15 @@ fn main() -> Result<(), String> {
             median(samples).as_secs_f64() * 1e3
         );
     }
+    let samples = (0..runs).map(|_| measure_prompt()).collect::<Result<Vec<_>, _>>()?;
+    let (boots, softs): (Vec<_>, Vec<_>) = samples.into_iter().unzip();
+    println!(
+        "power-on to >>> (ROM, bootloader, _boot.py, boot.py, main.py): median {:.2} ms wall",
+        median(boots).as_secs_f64() * 1e3
+    );
+    println!(
+        "soft reset (Ctrl-D) to >>>: median {:.2} ms wall",
+        median(softs).as_secs_f64() * 1e3
+    );
     Ok(())
 }

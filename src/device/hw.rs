@@ -119,6 +119,11 @@ pub struct Hw {
     pub callbacks: VecDeque<Callback>,
     /// Pin IRQs armed by `Pin.callback`: GPIO → trigger.
     pub pin_irqs: std::collections::BTreeMap<u8, u8>,
+    /// The firmware's UART0 driver is installed. `machine.UART(0).deinit()` removes it: the
+    /// firmware's console output is dropped and typed input is lost, until `UART(0)` is made
+    /// again (the frozen `_boot.py` does it at every boot) or the chip resets. The ROM and the
+    /// bootloader print regardless.
+    pub uart0_enabled: bool,
     interrupt: Option<Interrupt>,
     commands: Receiver<Command>,
     subscribers: Subscribers,
@@ -146,6 +151,7 @@ impl Hw {
             safe_boot_request: false,
             callbacks: VecDeque::new(),
             pin_irqs: std::collections::BTreeMap::new(),
+            uart0_enabled: true,
             interrupt: None,
             commands,
             subscribers,
@@ -175,6 +181,14 @@ impl Hw {
             self.emit(EventKind::Uart {
                 text: bytes.to_vec(),
             });
+        }
+    }
+
+    /// Sends bytes out of UART0 through the firmware's driver (console output of the Python
+    /// runtime): nothing goes out while `machine.UART(0)` is deinitialised.
+    pub fn console_write(&mut self, bytes: &[u8]) {
+        if self.uart0_enabled {
+            self.uart_write(bytes);
         }
     }
 
@@ -245,6 +259,10 @@ impl Hw {
     /// UART0's receive path: the interrupt character while code runs, and the firmware's reset
     /// character Ctrl-F (armed once the firmware runs), never reach the input buffer.
     fn receive_uart(&mut self, bytes: &[u8]) {
+        if !self.uart0_enabled {
+            // No driver: the bytes arrive on a dead line (no Ctrl-C, no Ctrl-F either).
+            return;
+        }
         for &b in bytes {
             if self.python_busy && Some(b) == self.intr_char {
                 self.kbd_interrupt = true;

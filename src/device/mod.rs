@@ -26,6 +26,10 @@ use crate::flash::{FlashError, FlashFile, OpenOptions};
 use crate::gpio::{Drive, Gpio, GpioError};
 use crate::image;
 
+/// Stack of the device thread: RustPython frames are large, and a debug build needs far more
+/// than the default 2 MiB to reach the recursion limit (1000) safely.
+const DEVICE_STACK_BYTES: usize = 256 * 1024 * 1024;
+
 /// Which flash file backs the device.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FlashSource {
@@ -103,6 +107,8 @@ impl DeviceHandle {
         let sd = config.sd.clone();
         let thread = std::thread::Builder::new()
             .name(format!("device-{}", board.id))
+            // Deep Python recursion must end in RecursionError, not a host stack overflow.
+            .stack_size(DEVICE_STACK_BYTES)
             .spawn(move || {
                 let device = run::Device {
                     hw: Rc::new(RefCell::new(Hw::new(time, device_gpio, rx, device_subs))),

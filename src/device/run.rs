@@ -108,6 +108,7 @@ impl Device {
             hw.python_busy = false;
             hw.kbd_interrupt = false;
             hw.safe_boot_request = false;
+            hw.uart0_enabled = true;
             hw.emit(EventKind::Reset { cause });
             let changes = hw.gpio.reset(&rom::RESET_PULLS);
             for c in changes {

@@ -35,6 +35,8 @@ pub struct Session {
     pub raw_repl: bool,
     /// The current directory (`/flash` after mount, as the firmware does).
     pub cwd: String,
+    /// `/sd` is mounted (`os.mount(machine.SD(), '/sd')`); cleared at every soft reset.
+    pub sd_mounted: bool,
 }
 
 thread_local! {

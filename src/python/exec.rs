@@ -50,6 +50,11 @@ pub fn set_busy(vm: &VirtualMachine, busy: bool) {
     if let Ok(bridge) = current(vm) {
         let mut hw = bridge.hw.borrow_mut();
         hw.python_busy = busy;
+        if busy {
+            // pyexec arms Ctrl-C (and the Ctrl-F reset char) afresh for every piece of code;
+            // `micropython.kbd_intr(-1)` lasts until the next one.
+            hw.intr_char = Some(0x03);
+        }
         hw.clock.set_computing(busy);
         if !busy {
             // An interrupt that arrived as the code finished has nothing left to interrupt.

@@ -9,6 +9,9 @@
 pub mod bridge;
 pub mod exec;
 pub mod native;
+pub mod native_fs;
+pub mod native_machine;
+pub mod native_pycom;
 pub mod repl;
 pub mod uart;
 pub mod vfs;
@@ -71,6 +74,7 @@ pub fn run_firmware(
             safe_boot: decision.skip_scripts,
             raw_repl: false,
             cwd: "/flash".to_string(),
+            sd_mounted: false,
         }),
     });
     let _installed = bridge::install(bridge.clone());
@@ -148,7 +152,12 @@ fn mount_flash(bridge: &Bridge) -> Option<FirmwareEnd> {
         let mut flash = bridge.flash.borrow_mut();
         crate::fs::ensure_defaults(&mut flash, bridge.board.fs)
     };
-    bridge.session.borrow_mut().cwd = "/flash".to_string();
+    {
+        // The VFS is rebuilt at every boot and soft reset: /flash is current, /sd unmounted.
+        let mut session = bridge.session.borrow_mut();
+        session.cwd = "/flash".to_string();
+        session.sd_mounted = false;
+    }
     match result {
         Ok(_) => None,
         Err(e) => {
@@ -167,7 +176,13 @@ fn mount_flash(bridge: &Bridge) -> Option<FirmwareEnd> {
 
 fn new_interpreter() -> (Interpreter, rustpython_vm::signal::UserSignalSender) {
     let builder = Interpreter::builder(Settings::default());
-    let defs = [native::module_def(&builder.ctx)];
+    let mut defs = vec![
+        native::module_def(&builder.ctx),
+        native_fs::module_def(&builder.ctx),
+        native_machine::module_def(&builder.ctx),
+        native_pycom::module_def(&builder.ctx),
+    ];
+    defs.extend(native_pycom::stdlib_defs(&builder.ctx));
     let (tx, rx) = rustpython_vm::signal::user_signal_channel();
     let interpreter = builder
         .add_native_modules(&defs)

@@ -10,6 +10,27 @@ pub const BUILTIN_MODULES: &[(&str, &str)] = &[
     ("machine", include_str!("lib/machine.py")),
     ("os", include_str!("lib/os.py")),
     ("uos", include_str!("lib/os.py")),
+    ("_sysext", include_str!("lib/_sysext.py")),
+    ("pycom", include_str!("lib/pycom.py")),
+    ("time", include_str!("lib/time.py")),
+    ("utime", include_str!("lib/time.py")),
+    ("micropython", include_str!("lib/micropython.py")),
+    ("gc", include_str!("lib/gc.py")),
+    ("ujson", include_str!("lib/ujson.py")),
+    ("json", include_str!("lib/ujson.py")),
+    ("ubinascii", include_str!("lib/ubinascii.py")),
+    ("binascii", include_str!("lib/ubinascii.py")),
+    ("ustruct", include_str!("lib/ustruct.py")),
+    ("struct", include_str!("lib/ustruct.py")),
+    ("uerrno", include_str!("lib/uerrno.py")),
+    ("errno", include_str!("lib/uerrno.py")),
+    ("uio", include_str!("lib/uio.py")),
+    ("ure", include_str!("lib/ure.py")),
+    ("re", include_str!("lib/ure.py")),
+    ("uhashlib", include_str!("lib/uhashlib.py")),
+    ("hashlib", include_str!("lib/uhashlib.py")),
+    ("ucollections", include_str!("lib/ucollections.py")),
+    ("_file", include_str!("lib/_file.py")),
 ];
 
 #[rustpython_vm::pymodule(name = "_dev")]
@@ -26,7 +47,7 @@ pub mod dev {
     fn write(s: PyStrRef, vm: &VirtualMachine) -> PyResult<()> {
         let bridge = current(vm)?;
         let text = s.to_string_lossy();
-        bridge.hw.borrow_mut().uart_write(&uart::cook(&text));
+        bridge.hw.borrow_mut().console_write(&uart::cook(&text));
         Ok(())
     }
 

@@ -17,9 +17,9 @@ pub fn cook(text: &str) -> Vec<u8> {
     out
 }
 
-/// Writes raw bytes to UART0.
+/// Writes raw bytes to UART0 (through the firmware's driver: dropped after `UART(0).deinit()`).
 pub fn write_raw(vm: &VirtualMachine, bytes: &[u8]) -> PyResult<()> {
-    current(vm)?.hw.borrow_mut().uart_write(bytes);
+    current(vm)?.hw.borrow_mut().console_write(bytes);
     Ok(())
 }
 

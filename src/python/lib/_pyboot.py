@@ -133,6 +133,8 @@ class _Finder:
 
 
 sys.meta_path.insert(0, _Finder())
+import _sysext  # noqa: E402,F401  (MicroPython's sys additions, RTC start)
+import _file; builtins.open = _file.open  # noqa: E702 -- files on /flash and /sd
 
 # Handlers of hardware events, registered by machine (Timer.Alarm, Pin.callback):
 # (kind, id) -> callable taking the level (pins) or nothing (alarms).

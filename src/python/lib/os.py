@@ -1,6 +1,117 @@
 # os / uos: the device's filesystem (Pycom firmware 1.20, reference §11).
-import _dev
+#
+# `/` holds the mount points: `/flash` (the FAT volume in the module's flash) and, after
+# `os.mount(machine.SD(), '/sd')`, `/sd` (the directory given with `pycom-sim run --sd DIR`).
+# Errors are MicroPython's: `OSError: [Errno 2] ENOENT`, with `e.args[0] == 2`.
+import _fs
+
+sep = '/'
 
 
 def dupterm(stream=None, index=0):
     return None
+
+
+def listdir(path=None):
+    return _fs.listdir() if path is None else _fs.listdir(path)
+
+
+def ilistdir(path=None):
+    return iter(_fs.ilistdir() if path is None else _fs.ilistdir(path))
+
+
+def mkdir(path):
+    _fs.mkdir(path)
+
+
+def rmdir(path):
+    _fs.rmdir(path)
+
+
+def remove(path):
+    _fs.remove(path)
+
+
+unlink = remove
+
+
+def rename(old_path, new_path):
+    _fs.rename(old_path, new_path)
+
+
+def stat(path):
+    return _fs.stat(path)
+
+
+def statvfs(path):
+    return _fs.statvfs(path)
+
+
+def getfree(path):
+    return _fs.getfree(path)
+
+
+def getcwd():
+    return _fs.getcwd()
+
+
+def chdir(path):
+    _fs.chdir(path)
+
+
+def sync():
+    # Every file write reaches the flash when the file is flushed or closed.
+    pass
+
+
+def urandom(n):
+    return _fs.urandom(n)
+
+
+def _is_sd(obj):
+    """machine.SD() objects carry `_pycom_sd = True`."""
+    return getattr(obj, '_pycom_sd', False) is True
+
+
+def mount(fsobj, mount_point, *, readonly=False):
+    if not _is_sd(fsobj):
+        raise _fs.error(19, 'pycom-sim can mount only machine.SD()')
+    _fs.mount_sd(mount_point)
+
+
+def umount(mount_point):
+    if _is_sd(mount_point):
+        if not _fs.sd_mounted():
+            raise _fs.error(22)
+        mount_point = '/sd'
+    _fs.umount(mount_point)
+
+
+def fsformat(path):
+    _fs.fsformat(path)
+
+
+def mkfs(path_or_device):
+    """Formats a volume: `os.mkfs('/flash')` deletes every file on the flash (boot.py and
+    main.py come back at the next boot or soft reset); `os.mkfs(sd)` empties the SD card."""
+    if _is_sd(path_or_device):
+        _fs.format_sd()
+    else:
+        _fs.fsformat(path_or_device)
+
+
+class _UnameResult(tuple):
+    """The attrtuple `uname()` returns: a tuple whose items are also attributes."""
+
+    def __repr__(self):
+        return '(%s)' % ', '.join(
+            '%s=%r' % (name, value) for name, value in zip(self._fields, self))
+
+
+def uname():
+    fields = _fs.uname()
+    result = _UnameResult(value for _, value in fields)
+    result._fields = tuple(name for name, _ in fields)
+    for name, value in fields:
+        setattr(result, name, value)
+    return result
