@@ -78,7 +78,9 @@ fn main() -> Result<(), String> {
             median(samples).as_secs_f64() * 1e3
         );
     }
-    let samples = (0..runs).map(|_| measure_prompt()).collect::<Result<Vec<_>, _>>()?;
+    let samples = (0..runs)
+        .map(|_| measure_prompt())
+        .collect::<Result<Vec<_>, _>>()?;
     let (boots, softs): (Vec<_>, Vec<_>) = samples.into_iter().unzip();
     println!(
         "power-on to >>> (ROM, bootloader, _boot.py, boot.py, main.py): median {:.2} ms wall",

@@ -315,3 +315,13 @@ fn the_device_cannot_read_host_files() {
         assert!(text.contains("Error"), "{probe}: {text}");
     }
 }
+
+#[test]
+fn os_errors_print_with_their_errno_name() {
+    let mut rig = Rig::new(FlashSource::Fresh);
+    rig.boot();
+    assert_eq!(
+        rig.line("open('/flash/nope')"),
+        "Traceback (most recent call last):\r\n  File \"<stdin>\", line 1, in <module>\r\nOSError: [Errno 2] ENOENT\r\n>>> "
+    );
+}

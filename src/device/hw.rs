@@ -61,7 +61,10 @@ pub enum Timed {
     /// The firmware's heartbeat: LED on (true) or off (false).
     Heartbeat(bool),
     /// A `machine.Timer.Alarm` (by id) fires; periodic ones come back after `period`.
-    Alarm { id: u64, period: Option<Micros> },
+    Alarm {
+        id: u64,
+        period: Option<Micros>,
+    },
 }
 
 /// Work for Python handlers, queued by the hardware (timer and pin "interrupts") and run by the
@@ -70,7 +73,10 @@ pub enum Timed {
 pub enum Callback {
     Alarm(u64),
     /// A pin IRQ: the pin and the level it changed to.
-    Pin { gpio: u8, level: bool },
+    Pin {
+        gpio: u8,
+        level: bool,
+    },
 }
 
 /// `Pin.IRQ_RISING`.

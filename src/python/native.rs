@@ -93,7 +93,9 @@ pub mod dev {
         let bridge = current(vm)?;
         let target = {
             let mut hw = bridge.hw.borrow_mut();
-            hw.clock.now().saturating_add(u64::try_from(us).unwrap_or(0))
+            hw.clock
+                .now()
+                .saturating_add(u64::try_from(us).unwrap_or(0))
         };
         loop {
             let done = {
@@ -158,12 +160,7 @@ pub mod dev {
     /// output driver drives. An input-only pad (GPIO34-39) cannot drive: as on the module, the
     /// request is accepted and nothing is driven.
     #[pyfunction]
-    fn pin_config(
-        gpio: u8,
-        pull: u8,
-        output: Option<bool>,
-        vm: &VirtualMachine,
-    ) -> PyResult<()> {
+    fn pin_config(gpio: u8, pull: u8, output: Option<bool>, vm: &VirtualMachine) -> PyResult<()> {
         let bridge = current(vm)?;
         let mut hw = bridge.hw.borrow_mut();
         let pull = match pull {

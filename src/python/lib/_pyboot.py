@@ -90,6 +90,9 @@ def print_exception(e, file=None):
             w('  File "%s", line %d, in %s\n' % (filename, line, name))
     if isinstance(e, SyntaxError):
         msg = e.msg
+    elif type(e) is OSError and len(e.args) == 1 and isinstance(e.args[0], int):
+        # The firmware's errno text: `OSError: [Errno 2] ENOENT`.
+        msg = str(e)
     elif len(e.args) == 1:
         msg = str(e.args[0])
     elif e.args:
