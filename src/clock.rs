@@ -47,6 +47,11 @@ impl Clock {
         }
     }
 
+    /// Whether code is computing (see [`Clock`]'s `computing`).
+    pub fn computing(&self) -> bool {
+        self.computing
+    }
+
     /// Marks the start or end of a stretch of computation (see [`Clock`]'s `computing`).
     pub fn set_computing(&mut self, computing: bool) {
         self.now();

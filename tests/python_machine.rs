@@ -1,4 +1,9 @@
-//! `machine` on the virtual board, in virtual time, through `DeviceHandle`.
+//! `machine` on the virtual board, in virtual time, through `DeviceHandle`: pins, timer
+//! alarms and pin IRQs with their device times, reset causes, the watchdog, deep sleep, UART0's
+//! driver, and how the REPL and the start-up scripts end (Ctrl-C, tracebacks, soft reset).
+//!
+//! In virtual time a prompt with a timer pending does not wait for the test: the clock jumps to
+//! the timer. Lines that must happen before an alarm fires are therefore typed as one line.
 
 use std::path::Path;
 use std::sync::mpsc::Receiver;
@@ -10,6 +15,7 @@ use pycom_sim::device::{DeviceConfig, DeviceHandle, FlashSource, collect_until};
 use pycom_sim::event::{Event, EventKind};
 use pycom_sim::flash::{FlashFile, OpenOptions};
 use pycom_sim::gpio::Drive;
+use pycom_sim::rom::ResetCause;
 
 fn lopy4() -> Board {
     Board::builtin("lopy4").expect("lopy4 board")
@@ -90,26 +96,765 @@ fn uart_text(events: &[Event]) -> String {
         .collect()
 }
 
+/// Collects events until the device idles after a reset (a `Reset` event, then `Idle`).
+fn until_idle_after_reset(events: &Receiver<Event>) -> Vec<Event> {
+    let mut reset_seen = false;
+    collect_until(events, |e| {
+        reset_seen |= matches!(e.kind, EventKind::Reset { .. });
+        reset_seen && e.kind == EventKind::Idle
+    })
+}
+
+/// The device time of the first UART chunk containing `needle`.
+fn time_of(events: &[Event], needle: &str) -> u64 {
+    events
+        .iter()
+        .find(|e| match &e.kind {
+            EventKind::Uart { text } => String::from_utf8_lossy(text).contains(needle),
+            _ => false,
+        })
+        .map(|e| e.time_us)
+        .unwrap_or_else(|| {
+            panic!(
+                "no UART output containing {needle:?} in {:?}",
+                uart_text(events)
+            )
+        })
+}
+
+/// The `(pin, level)` of every Pin event.
+fn pin_levels(events: &[Event]) -> Vec<(String, u8)> {
+    events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::Pin { pin, level, .. } => Some((pin.clone(), *level)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn resets(events: &[Event]) -> Vec<(u64, ResetCause)> {
+    events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::Reset { cause } => Some((e.time_us, *cause)),
+            _ => None,
+        })
+        .collect()
+}
+
+impl Dev {
+    /// Evaluates `expr` at the prompt and returns what it printed (without echo and prompt).
+    fn eval(&self, expr: &str) -> String {
+        let text = self.line(expr);
+        let echo = format!("{expr}\r\n");
+        let rest = text.strip_prefix(&echo).unwrap_or_else(|| {
+            panic!("expected the echo of {expr:?}, got {text:?}");
+        });
+        rest.strip_suffix(">>> ")
+            .unwrap_or_else(|| panic!("expected a prompt after {expr:?}, got {text:?}"))
+            .trim_end_matches("\r\n")
+            .to_string()
+    }
+
+    /// Types each line at the prompt; none of them may raise.
+    fn run_lines(&self, lines: &[&str]) {
+        for l in lines {
+            let out = self.line(l);
+            assert!(
+                !out.contains("Traceback"),
+                "{l:?} failed on the device:\n{out}"
+            );
+        }
+    }
+}
+
 #[test]
-fn explore() {
+fn boot_py_and_main_py_with_a_timer_alarm_and_a_pin_irq_in_virtual_time() {
+    let d = Dev::with_files(&[
+        ("/boot.py", "print('boot.py: hello')\n"),
+        (
+            "/main.py",
+            "from machine import Pin, Timer\n\
+             count = [0]\n\
+             def tick(alarm):\n\
+             \x20   count[0] += 1\n\
+             \x20   print('tick %d' % count[0])\n\
+             \x20   if count[0] == 5:\n\
+             \x20       alarm.cancel()\n\
+             def edge(pin):\n\
+             \x20   print('edge %s level %d' % (pin.id(), pin.value()))\n\
+             Pin('P10', mode=Pin.IN).callback(Pin.IRQ_RISING, edge)\n\
+             Timer.Alarm(tick, 1, periodic=True)\n\
+             print('main.py: armed')\n",
+        ),
+    ]);
+    d.handle
+        .drive_at(Duration::from_secs(3), "P10", Drive::High)
+        .expect("P10");
+    // The falling edge at 4 s must not call a handler armed for rising edges only.
+    d.handle
+        .drive_at(Duration::from_secs(4), "P10", Drive::Low)
+        .expect("P10");
+    let events = d.boot();
+    let text = uart_text(&events);
+
+    let boot = text.find("boot.py: hello").expect("boot.py ran");
+    let main = text.find("main.py: armed").expect("main.py ran");
+    let prompt = text.find(">>> ").expect("the REPL started");
+    assert!(boot < main && main < prompt, "{text}");
+
+    let armed = time_of(&events, "main.py: armed");
+    assert!(armed < 1_000_000, "main.py ran at {armed} µs");
+    // The edge handler runs when the pin rises, at exactly 3 s of device time.
+    assert!(text.contains("edge P10 level 1\r\n"), "{text}");
+    assert_eq!(time_of(&events, "edge P10"), 3_000_000);
+    assert_eq!(text.matches("edge").count(), 1, "{text}");
+    // Five ticks, exactly one second apart, the first one second after the alarm was armed.
+    let ticks: Vec<u64> = (1..=5)
+        .map(|n| time_of(&events, &format!("tick {n}")))
+        .collect();
+    for pair in ticks.windows(2) {
+        assert_eq!(pair[1] - pair[0], 1_000_000, "ticks at {ticks:?}");
+    }
+    assert!(
+        (1_000_000..1_000_000 + armed + 1).contains(&ticks[0]),
+        "first tick at {}, armed at {armed}",
+        ticks[0]
+    );
+    assert!(!text.contains("tick 6"), "{text}");
+    // The handler output came after the prompt: the REPL waited while the handlers ran.
+    assert!(text.find("tick 1").expect("tick") > prompt);
+    // Every tick's line is whole and in order.
+    let order: Vec<usize> = (1..=5)
+        .map(|n| text.find(&format!("tick {n}\r\n")).expect("tick line"))
+        .collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "{text}");
+    let edge_at = text.find("edge").expect("edge");
+    assert!(order[1] < edge_at && edge_at < order[2], "{text}");
+}
+
+#[test]
+fn reset_cause_after_power_on_reset_button_soft_reset_and_machine_reset() {
     let d = Dev::fresh();
     d.boot();
-    for l in ["import machine", "dir(machine)", "from machine import Pin", "p = Pin('P13', Pin.OUT)", "p.value(1)", "p.value()", "p", "q = Pin('P11', Pin.OPEN_DRAIN, Pin.PULL_UP)", "q(0)", "q(1)", "q()", "machine.Pin('P22').hold(True)", "w = machine.WDT(timeout=2000)", "w.feed()"] {
-        d.handle.write_uart(format!("{l}\r").as_bytes());
-        for e in d.until_idle() { match e.kind { EventKind::Uart{text} => print!("{}", String::from_utf8_lossy(&text)), k => println!("@{} {:?}", e.time_us, k) } }
+    d.run_lines(&["import machine"]);
+    assert_eq!(d.eval("machine.reset_cause()"), "0");
+    assert_eq!(
+        d.eval("machine.reset_cause() == machine.PWRON_RESET"),
+        "True"
+    );
+
+    // The reset button: the ROM reports a power-on reset, and so does the firmware.
+    d.handle.press_reset();
+    let events = until_idle_after_reset(&d.events);
+    assert_eq!(resets(&events).len(), 1);
+    assert!(uart_text(&events).contains("rst:0x1 (POWERON_RESET)"));
+    d.run_lines(&["import machine"]);
+    assert_eq!(d.eval("machine.reset_cause()"), "0");
+
+    // Ctrl-D: soft reset.
+    d.handle.write_uart(b"\x04");
+    let text = uart_text(&d.until_idle());
+    assert!(text.contains("PYB: soft reboot\r\n"), "{text}");
+    d.run_lines(&["import machine"]);
+    assert_eq!(d.eval("machine.reset_cause()"), "4");
+    assert_eq!(d.eval("machine.SOFT_RESET"), "4");
+
+    // machine.reset(): the TIMG0 watchdog resets the chip; the ROM and bootloader run again.
+    d.handle.write_uart(b"machine.reset()\r");
+    let events = until_idle_after_reset(&d.events);
+    let text = uart_text(&events);
+    assert_eq!(
+        resets(&events)
+            .into_iter()
+            .map(|(_, c)| c)
+            .collect::<Vec<_>>(),
+        vec![ResetCause::Watchdog]
+    );
+    assert!(text.contains("rst:0x7 (TG0WDT_SYS_RESET)"), "{text}");
+    let reset_at = events
+        .iter()
+        .position(|e| matches!(e.kind, EventKind::Reset { .. }))
+        .expect("reset");
+    assert!(
+        events[reset_at..]
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::Boot { .. })),
+        "the bootloader ran again"
+    );
+    d.run_lines(&["import machine"]);
+    assert_eq!(d.eval("machine.reset_cause()"), "2");
+    assert_eq!(d.eval("machine.reset_cause() == machine.WDT_RESET"), "True");
+}
+
+#[test]
+fn output_pin_levels_are_pin_events_and_value_reads_back_what_was_written() {
+    let d = Dev::fresh();
+    d.boot();
+    d.run_lines(&["from machine import Pin"]);
+    d.handle.write_uart(b"p = Pin('P9', mode=Pin.OUT)\r");
+    let events = d.until_idle();
+    // P9 idles low after boot (input, pull-down); an output at 0 changes nothing.
+    assert_eq!(pin_levels(&events), vec![]);
+    d.handle.write_uart(b"p.value(1)\r");
+    assert_eq!(pin_levels(&d.until_idle()), vec![("P9".to_string(), 1)]);
+    d.handle.write_uart(b"p.toggle()\r");
+    assert_eq!(pin_levels(&d.until_idle()), vec![("P9".to_string(), 0)]);
+    d.handle.write_uart(b"p(1)\r");
+    assert_eq!(pin_levels(&d.until_idle()), vec![("P9".to_string(), 1)]);
+    assert_eq!(d.eval("p.value()"), "1");
+    assert_eq!(d.eval("p"), "Pin('P9', mode=Pin.OUT, pull=None, alt=-1)");
+    // The expansion-board name is the same pin object.
+    assert_eq!(
+        d.eval("Pin.exp_board.G16 is p, Pin.module.P9 is p"),
+        "(True, True)"
+    );
+
+    // A wire to GND wins over the driver, but value() on an output still returns what was written.
+    d.handle.drive("P9", Drive::Low).expect("P9");
+    d.until_idle();
+    assert_eq!(d.eval("p.value()"), "1");
+    // The constructor always re-initialises the pin: the default mode is IN, read from the pad.
+    assert_eq!(d.eval("Pin('G16') is p, p.value()"), "(True, 0)");
+}
+
+#[test]
+fn an_input_only_pin_set_to_out_drives_nothing() {
+    let d = Dev::fresh();
+    d.boot();
+    d.run_lines(&["from machine import Pin"]);
+    // Pycom's Pin accepts OUT on GPIO34-39 (P13-P18); the pad just cannot drive.
+    d.handle
+        .write_uart(b"p = Pin('P13', mode=Pin.OUT, value=1)\r");
+    let mut events = d.until_idle();
+    d.handle.write_uart(b"p.value(0); p.value(1)\r");
+    events.extend(d.until_idle());
+    assert!(
+        !uart_text(&events).contains("Traceback"),
+        "{}",
+        uart_text(&events)
+    );
+    assert_eq!(pin_levels(&events), vec![]);
+    assert_eq!(d.eval("p.value()"), "1");
+    assert_eq!(d.eval("p.mode() == Pin.OUT"), "True");
+    assert_eq!(d.eval("Pin('P13', mode=Pin.IN).value()"), "0");
+}
+
+#[test]
+fn a_starved_wdt_resets_the_device_with_the_wdt_cause() {
+    let d = Dev::with_files(&[(
+        "/main.py",
+        "import machine\n\
+         from machine import WDT, Timer\n\
+         if machine.reset_cause() == machine.WDT_RESET:\n\
+         \x20   print('after the watchdog reset')\n\
+         else:\n\
+         \x20   wdt = WDT(timeout=1500)\n\
+         \x20   print('wdt armed')\n\
+         \x20   for i in range(3):\n\
+         \x20       Timer.sleep_us(1000000)\n\
+         \x20       wdt.feed()\n\
+         \x20   print('fed 3 times')\n",
+    )]);
+    let events = d.boot();
+    let armed = time_of(&events, "wdt armed");
+    let fed = time_of(&events, "fed 3 times");
+    assert!(fed >= armed + 3_000_000, "fed at {fed}, armed at {armed}");
+    let rs = resets(&events);
+    assert_eq!(rs.len(), 2, "power-on and one watchdog reset");
+    let (reset, cause) = rs[1];
+    assert_eq!(cause, ResetCause::Watchdog);
+    // Fed every second three times, then starved: it bites 1.5 s after the last feed.
+    assert!(
+        (fed + 1_500_000 - 20_000..=fed + 1_500_000).contains(&reset),
+        "reset at {reset}, last feed at about {fed}"
+    );
+    let text = uart_text(&events);
+    assert!(text.contains("rst:0x7 (TG0WDT_SYS_RESET)"), "{text}");
+    assert!(text.contains("after the watchdog reset"), "{text}");
+    d.run_lines(&["import machine"]);
+    assert_eq!(d.eval("machine.reset_cause()"), "2");
+}
+
+#[test]
+fn deepsleep_sleeps_in_device_time_then_resets_with_deepsleep_reset() {
+    let d = Dev::fresh();
+    d.boot();
+    d.run_lines(&["import machine"]);
+    assert_eq!(d.eval("machine.wake_reason()"), "(0, None)");
+    d.handle.write_uart(b"machine.deepsleep(2000)\r");
+    let events = until_idle_after_reset(&d.events);
+    let text = uart_text(&events);
+    let reset_index = events
+        .iter()
+        .position(|e| matches!(e.kind, EventKind::Reset { .. }))
+        .expect("reset");
+    // The end of the echoed line is the last thing sent before the chip slept.
+    let asleep = events[..reset_index]
+        .iter()
+        .rev()
+        .find(|e| matches!(e.kind, EventKind::Uart { .. }))
+        .expect("echo")
+        .time_us;
+    let rs = resets(&events);
+    assert_eq!(rs.len(), 1);
+    assert_eq!(rs[0].1, ResetCause::DeepSleepWake);
+    assert!(
+        (asleep + 2_000_000..asleep + 2_020_000).contains(&rs[0].0),
+        "slept at {asleep}, woke at {}",
+        rs[0].0
+    );
+    assert!(text.contains("rst:0x5 (DEEPSLEEP_RESET)"), "{text}");
+    d.run_lines(&["import machine"]);
+    assert_eq!(d.eval("machine.reset_cause()"), "3");
+    assert_eq!(d.eval("machine.wake_reason()"), "(2, None)");
+    assert_eq!(
+        d.eval("machine.wake_reason()[0] == machine.RTC_WAKE"),
+        "True"
+    );
+}
+
+#[test]
+fn deepsleep_woken_by_a_pin_reports_the_pin_and_the_time_left() {
+    let d = Dev::fresh();
+    d.boot();
+    d.run_lines(&[
+        "import machine",
+        "machine.pin_sleep_wakeup(['P10'], machine.WAKEUP_ANY_HIGH)",
+        "machine.RTC().memory(b'kept')",
+    ]);
+    let now = {
+        d.handle.write_uart(b"\r");
+        d.until_idle().last().expect("idle").time_us
+    };
+    d.handle
+        .drive_at(Duration::from_micros(now + 3_000_000), "P10", Drive::High)
+        .expect("P10");
+    d.handle.write_uart(b"machine.deepsleep(10000)\r");
+    let events = until_idle_after_reset(&d.events);
+    let rs = resets(&events);
+    assert_eq!(rs.len(), 1);
+    assert_eq!(rs[0].1, ResetCause::DeepSleepWake);
+    // The pin rose at `now + 3 s`; the reset follows at once (microseconds of unwinding).
+    assert!(
+        (now + 3_000_000..now + 3_020_000).contains(&rs[0].0),
+        "woke at {}, pin rose at {}",
+        rs[0].0,
+        now + 3_000_000
+    );
+    d.run_lines(&["import machine"]);
+    assert_eq!(
+        d.eval("machine.wake_reason()"),
+        "(1, [Pin('P10', mode=Pin.IN, pull=Pin.PULL_DOWN, alt=-1)])"
+    );
+    let left: u64 = d
+        .eval("machine.remaining_sleep_time()")
+        .parse()
+        .expect("ms");
+    assert!((6_990..=7_000).contains(&left), "{left} ms left");
+    // RTC memory survives deep sleep, not a reset.
+    assert_eq!(d.eval("machine.RTC().memory()"), "b'kept'");
+    d.handle.press_reset();
+    until_idle_after_reset(&d.events);
+    d.run_lines(&["import machine"]);
+    assert_eq!(d.eval("machine.RTC().memory()"), "b''");
+    assert_eq!(d.eval("machine.wake_reason()"), "(0, None)");
+}
+
+#[test]
+fn uart0_deinit_cuts_the_repl_off_until_a_hard_reset() {
+    let d = Dev::fresh();
+    d.boot();
+    d.run_lines(&["from machine import UART"]);
+    assert_eq!(
+        d.eval("UART(0, 115200)"),
+        "UART(0, baudrate=115200, bits=8, parity=None, stop=1)"
+    );
+    d.handle.write_uart(b"UART(0).deinit()\r");
+    let text = uart_text(&d.until_idle());
+    // The echo of the line went out before the driver was removed; the prompt did not.
+    assert_eq!(text, "UART(0).deinit()\r\n");
+    // Typed input is lost: no echo, no answer, not even to Ctrl-C or Ctrl-D.
+    assert_eq!(d.line("1 + 1"), "");
+    d.handle.write_uart(b"\x03\x04");
+    assert_eq!(uart_text(&d.until_idle()), "");
+    // The reset button brings the REPL back.
+    d.handle.press_reset();
+    let text = uart_text(&until_idle_after_reset(&d.events));
+    assert!(
+        text.contains("Type \"help()\" for more information.\r\n>>> "),
+        "{text}"
+    );
+    assert_eq!(d.eval("1 + 1"), "2");
+}
+
+#[test]
+fn ctrl_c_stops_a_busy_loop_in_main_py_and_the_repl_follows() {
+    let d = Dev::with_files(&[(
+        "/main.py",
+        "print('looping')\nn = 0\nwhile True:\n    n += 1\n",
+    )]);
+    d.handle.power_on();
+    let mut text = String::new();
+    collect_until(&d.events, |e| {
+        if let EventKind::Uart { text: t } = &e.kind {
+            text.push_str(&String::from_utf8_lossy(t));
+        }
+        text.contains("looping")
+    });
+    d.handle.write_uart(b"\x03");
+    let text = uart_text(&d.until_idle());
+    // The loop is stopped on its `while` line or in its body, wherever the break lands.
+    let interrupt = [3, 4]
+        .iter()
+        .find_map(|line| {
+            text.find(&format!(
+                "Traceback (most recent call last):\r\n  File \"main.py\", line {line}, in <module>\r\nKeyboardInterrupt: \r\n"
+            ))
+        })
+        .unwrap_or_else(|| panic!("{text:?}"));
+    assert!(text.ends_with(">>> "), "{text:?}");
+    assert!(text[interrupt..].contains("Type \"help()\" for more information.\r\n>>> "));
+    assert_eq!(d.eval("n > 0"), "True");
+}
+
+#[test]
+fn a_traceback_in_main_py_is_printed_and_the_repl_still_starts() {
+    let d = Dev::with_files(&[("/main.py", "a = 1\nb = 2\nprint(undefined_name)\n")]);
+    let text = uart_text(&d.boot());
+    let expected = "Traceback (most recent call last):\r\n  File \"main.py\", line 3, in <module>\r\nNameError: ";
+    let at = text.find(expected).unwrap_or_else(|| panic!("{text:?}"));
+    assert!(text[at..].contains("undefined_name"), "{text:?}");
+    assert!(text[at..].contains("Type \"help()\" for more information.\r\n>>> "));
+    assert_eq!(d.eval("a + b"), "3");
+}
+
+#[test]
+fn globals_are_gone_after_a_soft_reset() {
+    let d = Dev::fresh();
+    d.boot();
+    d.run_lines(&["x = 1"]);
+    assert_eq!(d.eval("x"), "1");
+    d.handle.write_uart(b"\x04");
+    assert!(uart_text(&d.until_idle()).contains("PYB: soft reboot"));
+    let out = d.eval("x");
+    assert!(
+        out.starts_with("Traceback (most recent call last):\r\n"),
+        "{out}"
+    );
+    assert!(out.contains("NameError: "), "{out}");
+}
+
+#[test]
+fn pin_api_names_modes_pulls_and_errors() {
+    let d = Dev::fresh();
+    d.boot();
+    d.run_lines(&["from machine import Pin"]);
+    // After boot every free pin is an input with pull-down (pin_init0).
+    assert_eq!(
+        d.eval("Pin.module.P10"),
+        "Pin('P10', mode=Pin.IN, pull=Pin.PULL_DOWN, alt=-1)"
+    );
+    assert_eq!(
+        d.eval("(Pin.IN, Pin.OUT, Pin.OPEN_DRAIN, Pin.PULL_UP, Pin.PULL_DOWN)"),
+        "(1, 2, 7, 1, 2)"
+    );
+    assert_eq!(
+        d.eval("(Pin.IRQ_RISING, Pin.IRQ_FALLING, Pin.IRQ_LOW_LEVEL, Pin.IRQ_HIGH_LEVEL)"),
+        "(1, 2, 4, 5)"
+    );
+    d.run_lines(&["p = Pin('G17', Pin.IN, Pin.PULL_UP)"]);
+    assert_eq!(
+        d.eval("p.id(), p.mode(), p.pull(), p.value()"),
+        "('P10', 1, 1, 1)"
+    );
+    d.run_lines(&["p.pull(None)"]);
+    assert_eq!(d.eval("p.pull(), p()"), "(None, 0)");
+    assert_eq!(d.eval("Pin(p) is p"), "True");
+    for bad in [
+        "Pin('P10', mode=3)",
+        "Pin('P10', Pin.IN, pull=3)",
+        "Pin('P42')",
+        "p.mode(0)",
+    ] {
+        let out = d.eval(bad);
+        assert!(
+            out.ends_with("ValueError: invalid argument(s) value"),
+            "{bad}: {out}"
+        );
     }
-    d.handle.write_uart(b"import time\r");
-    for e in d.until_idle() { match e.kind { EventKind::Uart{text} => print!("{}", String::from_utf8_lossy(&text)), k => println!("@{} {:?}", e.time_us, k) } }
-    d.handle.write_uart(b"w.feed()\r");
-    let _ = std::time::Duration::from_secs(1);
-    for e in collect_until(&d.events, |e| matches!(e.kind, EventKind::Reset{..})) { match e.kind { EventKind::Uart{text} => print!("{}", String::from_utf8_lossy(&text)), k => println!("@{} {:?}", e.time_us, k) } }
-    for e in d.until_idle() { match e.kind { EventKind::Uart{text} => print!("{}", String::from_utf8_lossy(&text)), k => println!("@{} {:?}", e.time_us, k) } }
-    for l in ["import machine", "machine.reset_cause()", "machine.deepsleep(2000)"] {
-        d.handle.write_uart(format!("{l}\r").as_bytes());
-        for e in collect_until(&d.events, |e| e.kind == EventKind::Idle) { match e.kind { EventKind::Uart{text} => print!("{}", String::from_utf8_lossy(&text)), k => println!("@{} {:?}", e.time_us, k) } }
+    let out = d.eval("Pin('P11').hold(True)");
+    assert!(
+        out.ends_with(
+            "OSError: the hold functionality is only available for GPIO pins in the RTC domain"
+        ),
+        "{out}"
+    );
+    assert_eq!(d.eval("Pin('P9').hold(True); Pin('P9').hold()"), "True");
+
+    // Open drain: 0 pulls low, 1 lets the pull-up have the line.
+    d.handle
+        .write_uart(b"od = Pin('P11', mode=Pin.OPEN_DRAIN, pull=Pin.PULL_UP, value=1)\r");
+    assert_eq!(pin_levels(&d.until_idle()), vec![("P11".to_string(), 1)]);
+    d.handle.write_uart(b"od(0)\r");
+    assert_eq!(pin_levels(&d.until_idle()), vec![("P11".to_string(), 0)]);
+    d.handle.write_uart(b"od(1)\r");
+    assert_eq!(pin_levels(&d.until_idle()), vec![("P11".to_string(), 1)]);
+    assert_eq!(d.eval("od()"), "1");
+}
+
+#[test]
+fn pin_callbacks_get_the_pin_or_their_arg_and_can_be_disarmed() {
+    let d = Dev::fresh();
+    d.boot();
+    d.run_lines(&[
+        "from machine import Pin",
+        "seen = []",
+        "p = Pin('P10', Pin.IN)",
+        "p.callback(Pin.IRQ_RISING | Pin.IRQ_FALLING, lambda a: seen.append(a))",
+    ]);
+    d.handle.drive("P10", Drive::High).expect("P10");
+    d.until_idle();
+    d.handle.drive("P10", Drive::Low).expect("P10");
+    d.until_idle();
+    assert_eq!(d.eval("len(seen), seen[0] is p"), "(2, True)");
+    d.run_lines(&["p.callback(Pin.IRQ_FALLING, lambda a: seen.append(a), arg='down')"]);
+    d.handle.drive("P10", Drive::High).expect("P10");
+    d.until_idle();
+    d.handle.drive("P10", Drive::Low).expect("P10");
+    d.until_idle();
+    assert_eq!(d.eval("seen[2:]"), "['down']");
+    d.run_lines(&["p.callback(Pin.IRQ_FALLING, None)"]);
+    d.handle.drive("P10", Drive::High).expect("P10");
+    d.until_idle();
+    d.handle.drive("P10", Drive::Low).expect("P10");
+    d.until_idle();
+    assert_eq!(d.eval("len(seen)"), "3");
+}
+
+#[test]
+fn alarms_pass_themselves_or_their_arg_and_follow_the_firmware_rules() {
+    let d = Dev::fresh();
+    d.boot();
+    d.run_lines(&[
+        "from machine import Timer",
+        "got = []",
+        "a = Timer.Alarm(lambda x: got.append(x), ms=500)",
+    ]);
+    // The prompt waits; the one-shot alarm fires once.
+    d.run_lines(&["Timer.sleep_us(2000000)"]);
+    assert_eq!(d.eval("len(got), got[0] is a"), "(1, True)");
+    // (On one line: a periodic alarm left running at the prompt never lets the device idle.)
+    d.run_lines(&[
+        "b = Timer.Alarm(lambda x: got.append(x), us=250000, arg='hello', periodic=True); \
+         Timer.sleep_us(1100000); b.cancel()",
+        "Timer.sleep_us(1000000)",
+    ]);
+    assert_eq!(d.eval("got[1:]"), "['hello', 'hello', 'hello', 'hello']");
+    // callback() on a finished one-shot starts it again; callback(None) stops it.
+    d.run_lines(&[
+        "a.callback(lambda x: got.append('again'))",
+        "Timer.sleep_us(600000)",
+        // (One line: at an idle prompt virtual time jumps straight to the alarm.)
+        "c = Timer.Alarm(lambda x: got.append('never'), s=0.5); c.callback(None)",
+        "Timer.sleep_us(1000000)",
+    ]);
+    assert_eq!(d.eval("got[-1], len(got)"), "('again', 6)");
+    for (bad, msg) in [
+        (
+            "Timer.Alarm(print)",
+            "ValueError: please provide a single duration",
+        ),
+        (
+            "Timer.Alarm(print, 1, ms=5)",
+            "ValueError: please provide a single duration",
+        ),
+        (
+            "Timer.Alarm(print, -1)",
+            "ValueError: please provide a positive number",
+        ),
+    ] {
+        let out = d.eval(bad);
+        assert!(out.ends_with(msg), "{bad}: {out}");
     }
-    for l in ["import machine", "machine.reset_cause(), machine.wake_reason()", "machine.UART(0).deinit()", "1+1"] {
-        d.handle.write_uart(format!("{l}\r").as_bytes());
-        for e in collect_until(&d.events, |e| e.kind == EventKind::Idle) { match e.kind { EventKind::Uart{text} => print!("{}", String::from_utf8_lossy(&text)), k => println!("@{} {:?}", e.time_us, k) } }
+    // A Chrono measures device time.
+    d.run_lines(&[
+        "ch = Timer.Chrono()",
+        "ch.start()",
+        "Timer.sleep_us(1500000)",
+        "ch.stop()",
+    ]);
+    let ms: f64 = d.eval("ch.read_ms()").parse().expect("ms");
+    assert!((1500.0..1600.0).contains(&ms), "{ms}");
+}
+
+#[test]
+fn an_exception_in_a_handler_is_reported_and_stops_the_interrupt_thread() {
+    let d = Dev::fresh();
+    d.boot();
+    d.run_lines(&[
+        "from machine import Timer",
+        "def bad(a):\n    raise ValueError('oops')\n",
+    ]);
+    d.handle
+        .write_uart(b"a = Timer.Alarm(bad, ms=100, periodic=True)\r");
+    let text = uart_text(&collect_until(&d.events, |e| match &e.kind {
+        EventKind::Uart { text } => String::from_utf8_lossy(text).contains("oops"),
+        _ => false,
+    }));
+    assert!(
+        text.contains("Unhandled exception in callback handler\r\n"),
+        "{text}"
+    );
+    d.run_lines(&[
+        "ok = []",
+        "b = Timer.Alarm(lambda a: ok.append(1), ms=10)",
+        "Timer.sleep_us(500000)",
+    ]);
+    // As on the module, no handler runs again until the next soft reset.
+    assert_eq!(d.eval("ok"), "[]");
+    d.run_lines(&["a.cancel()"]);
+}
+
+#[test]
+fn disable_irq_holds_handlers_until_enable_irq() {
+    let d = Dev::fresh();
+    d.boot();
+    d.run_lines(&[
+        "import machine",
+        "got = []",
+        "s = machine.disable_irq()",
+        "a = machine.Timer.Alarm(lambda x: got.append(1), ms=100)",
+        "machine.Timer.sleep_us(300000)",
+    ]);
+    assert_eq!(d.eval("got"), "[]");
+    d.run_lines(&["machine.enable_irq(s)"]);
+    assert_eq!(d.eval("got"), "[1]");
+}
+
+#[test]
+fn rtc_starts_at_the_epoch_and_follows_device_time() {
+    let d = Dev::fresh();
+    d.boot();
+    d.run_lines(&["from machine import RTC, Timer", "rtc = RTC()"]);
+    let now = d.eval("rtc.now()[:6]");
+    assert_eq!(now, "(1970, 1, 1, 0, 0, 0)");
+    d.run_lines(&[
+        "rtc.init((2024, 2, 28, 23, 59, 58))",
+        "Timer.sleep_us(3000000)",
+    ]);
+    assert_eq!(d.eval("rtc.now()[:6]"), "(2024, 2, 29, 0, 0, 1)");
+    assert_eq!(d.eval("rtc.now()[7] is None"), "True");
+    assert_eq!(
+        d.eval("rtc.ntp_sync('pool.ntp.org'), rtc.synced()"),
+        "(None, False)"
+    );
+}
+
+#[test]
+fn board_identity_functions() {
+    let d = Dev::fresh();
+    d.boot();
+    d.run_lines(&["import machine"]);
+    let id = d.eval("machine.unique_id()");
+    assert!(id.starts_with("b'$\\n\\xc4"), "{id}");
+    assert_eq!(d.eval("len(machine.unique_id())"), "6");
+    assert_eq!(d.eval("machine.freq()"), "160000000");
+    assert_eq!(
+        d.eval("all(0 <= machine.rng() < 2**24 for i in range(50))"),
+        "True"
+    );
+    assert_eq!(d.eval("machine.SD()._pycom_sd"), "True");
+    let info = d.eval("machine.info()");
+    assert!(info.contains("System free heap: "), "{info}");
+    let dir = d.eval("dir(machine)");
+    for name in [
+        "Pin",
+        "UART",
+        "SPI",
+        "I2C",
+        "PWM",
+        "ADC",
+        "DAC",
+        "SD",
+        "Timer",
+        "RTC",
+        "WDT",
+        "CAN",
+        "RMT",
+        "Touch",
+        "reset",
+        "reset_cause",
+        "wake_reason",
+        "deepsleep",
+        "idle",
+        "main",
+        "unique_id",
+        "rng",
+        "freq",
+        "info",
+        "temperature",
+        "disable_irq",
+        "enable_irq",
+        "pin_sleep_wakeup",
+        "remaining_sleep_time",
+        "PWRON_RESET",
+        "HARD_RESET",
+        "WDT_RESET",
+        "DEEPSLEEP_RESET",
+        "SOFT_RESET",
+        "BROWN_OUT_RESET",
+        "PWRON_WAKE",
+        "PIN_WAKE",
+        "RTC_WAKE",
+        "ULP_WAKE",
+    ] {
+        assert!(
+            dir.contains(&format!("'{name}'")),
+            "{name} missing from {dir}"
+        );
     }
+    assert!(
+        !dir.split(", ")
+            .any(|n| n.starts_with("'_") && !n.starts_with("'__")),
+        "helpers leak into dir(machine): {dir}"
+    );
+    // The same MAC after a reset.
+    d.handle.press_reset();
+    until_idle_after_reset(&d.events);
+    d.run_lines(&["import machine"]);
+    assert_eq!(d.eval("machine.unique_id()"), id);
+}
+
+#[test]
+fn a_boot_py_that_disables_the_uart_is_fixed_by_safe_boot() {
+    // The safe-boot page's first example: "You disabled the WiFi/UART".
+    let d = Dev::with_files(&[("/boot.py", "from machine import UART\nUART(0).deinit()\n")]);
+    let text = uart_text(&d.boot());
+    assert!(text.contains("rst:0x1 (POWERON_RESET)"), "{text}");
+    assert!(!text.contains("Pycom MicroPython"), "{text}");
+    assert_eq!(d.line("1 + 1"), "");
+    // A reset does not help: boot.py runs again.
+    d.handle.press_reset();
+    let text = uart_text(&until_idle_after_reset(&d.events));
+    assert!(!text.contains(">>> "), "{text}");
+    // P12 high during reset: safe boot skips boot.py, and the REPL answers.
+    d.handle.drive("P12", Drive::High).expect("P12");
+    d.handle.press_reset();
+    let events = until_idle_after_reset(&d.events);
+    assert!(
+        events.iter().any(|e| matches!(
+            e.kind,
+            EventKind::Boot {
+                skip_scripts: true,
+                ..
+            }
+        )),
+        "safe boot"
+    );
+    assert!(uart_text(&events).ends_with(">>> "));
+    d.handle.drive("P12", Drive::Floating).expect("P12");
+    d.until_idle();
+    assert_eq!(d.eval("1 + 1"), "2");
 }

@@ -312,6 +312,17 @@ impl Hw {
         self.pin_irqs.clear();
     }
 
+    /// A soft reset: timers and IRQs go with the interpreter, but a running watchdog does not
+    /// stop (it is hardware; the next interpreter's `machine` takes its handler back).
+    pub fn clear_python_hardware_keeping(&mut self, watchdog: u64) {
+        self.schedule.retain(|t| {
+            matches!(t, Timed::Alarm { id, .. } if *id == watchdog)
+                || !matches!(t, Timed::Alarm { .. })
+        });
+        self.callbacks.retain(|c| *c == Callback::Alarm(watchdog));
+        self.pin_irqs.clear();
+    }
+
     fn handle(&mut self, command: Command) {
         // Whatever a command did, the device must say again when it is idle after it.
         self.last_was_idle = false;
@@ -461,6 +472,14 @@ impl Hw {
     /// an interrupt. In virtual time the clock jumps straight to scheduled work; with nothing but
     /// the heartbeat left the device announces it is idle and blocks for a command.
     pub fn idle(&mut self, mut ready: impl FnMut(&Hw) -> bool) {
+        // Waiting is not computing: in virtual time no wall time may leak into device time here.
+        let computing = self.clock.computing();
+        self.clock.set_computing(false);
+        self.idle_inner(&mut ready);
+        self.clock.set_computing(computing);
+    }
+
+    fn idle_inner(&mut self, ready: &mut impl FnMut(&Hw) -> bool) {
         loop {
             self.drain_commands();
             if self.should_break() || ready(self) {

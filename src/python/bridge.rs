@@ -5,7 +5,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use rustpython_vm::builtins::PyBaseExceptionRef;
-use rustpython_vm::{PyResult, VirtualMachine};
+use rustpython_vm::{AsObject, PyResult, VirtualMachine};
 
 use crate::board::Board;
 use crate::device::hw::{Callback, Hw};
@@ -158,6 +158,14 @@ pub fn dispatch_callbacks(vm: &VirtualMachine) -> PyResult<()> {
             .and_then(|f| f.call(args, vm));
         bridge.hw.borrow_mut().python_busy = was_busy;
         if let Err(exc) = result {
+            // Ctrl-C belongs to the code the handler interrupted; SystemExit in a handler is
+            // ignored by the firmware; other errors are printed and the next handler runs.
+            if exc.fast_isinstance(vm.ctx.exceptions.keyboard_interrupt) {
+                return Err(exc);
+            }
+            if exc.fast_isinstance(vm.ctx.exceptions.system_exit) {
+                continue;
+            }
             match crate::python::exec::classify(vm, exc.clone()) {
                 crate::python::exec::Flow::Failed => {}
                 _ => return Err(exc),

@@ -92,11 +92,11 @@ pub fn run_firmware(
         let mut hw = bridge.hw.borrow_mut();
         hw.python_busy = false;
         hw.kbd_interrupt = false;
-        // Timers and IRQs belong to the interpreter that set them up.
-        hw.clear_python_hardware();
+        // Timers and IRQs belong to the interpreter that set them up; the watchdog does not.
+        hw.clear_python_hardware_keeping(native_machine::WDT_ALARM_ID);
         match flow {
             Flow::SoftReset => {
-                hw.uart_write(b"PYB: soft reboot\r\n");
+                hw.console_write(b"PYB: soft reboot\r\n");
                 drop(hw);
                 bridge.session.borrow_mut().reset_cause = reset_cause::SOFT_RESET;
                 let mut hw = bridge.hw.borrow_mut();

@@ -8,6 +8,9 @@
 //! whose reset cause is a deep-sleep wake inherits what the sleep left; any other boot starts
 //! afresh, as RTC memory does when the chip loses power or is reset.
 
+/// The alarm id `machine.WDT` runs on (`_WDT_ALARM` in machine.py); it survives soft resets.
+pub const WDT_ALARM_ID: u64 = 1 << 41;
+
 use std::cell::RefCell;
 use std::rc::{Rc, Weak};
 
@@ -75,8 +78,8 @@ fn with_state<R>(bridge: &Rc<Bridge>, f: impl FnOnce(&mut BootState) -> R) -> R 
             .as_ref()
             .is_some_and(|s| Weak::ptr_eq(&s.bridge, &current));
         if fresh {
-            let deep_sleep = bridge.session.borrow().reset_cause
-                == crate::python::reset_cause::DEEPSLEEP_RESET;
+            let deep_sleep =
+                bridge.session.borrow().reset_cause == crate::python::reset_cause::DEEPSLEEP_RESET;
             let old = slot.take();
             let (wake, rtc_memory) = match old {
                 Some(old) if deep_sleep => (
@@ -127,7 +130,7 @@ fn with_state<R>(bridge: &Rc<Bridge>, f: impl FnOnce(&mut BootState) -> R) -> R 
 fn seed() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(0x5059_434F_4D);
+    h.write_u64(0x0050_5943_4F4D);
     h.finish() | 1
 }
 

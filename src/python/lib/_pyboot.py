@@ -144,10 +144,16 @@ import _file; builtins.open = _file.open  # noqa: E702 -- files on /flash and /s
 handlers = {}
 
 
+_WDT_ALARM = 1 << 41
+
+
 def _dispatch(kind, ident, level):
     handler = handlers.get((kind, ident))
     if handler is not None:
         handler(level)
+    elif kind == 'alarm' and ident == _WDT_ALARM:
+        # A watchdog started before a soft reset bites even if nobody re-imported machine.
+        raise HardReset(2)
 # Our own time/os replace RustPython's, which know only the host.
 for _name in ('time', 'os'):
     sys.modules.pop(_name, None)

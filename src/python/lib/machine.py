@@ -30,11 +30,6 @@ _NOT_AVAILABLE = 'resource not available'
 
 _machine.soft_init()
 
-
-def __dir__():
-    # What the firmware's module dict holds: the public names, not this file's helpers.
-    return sorted(n for n in globals() if not n.startswith('_')) + ['__name__']
-
 _BOARD_ID, _BOARD_NAME, _LORA, _SIGFOX, _LTE, _PSRAM = _machine.board()
 
 
@@ -171,6 +166,10 @@ def _run_handler(handler, arg):
         print('Unhandled exception in callback handler')
         _pyboot.print_exception(e)
         _irq_dead = True
+        # Nothing a timer does can be seen any more: stop them rather than let virtual time
+        # race through alarms nobody will handle.
+        for alarm in _active_alarms.values():
+            _dev.alarm_cancel(alarm._id)
 
 
 def _irq(handler, arg):
@@ -427,7 +426,8 @@ class _Alarm:
                 raise MemoryError('maximum number of %d alarms already reached' % _MAX_ALARMS)
             _active_alarms[self._id] = self
             _pyboot.handlers[('alarm', self._id)] = self._fire
-            _dev.alarm_start(self._id, self._interval, self._periodic)
+            if not _irq_dead:
+                _dev.alarm_start(self._id, self._interval, self._periodic)
 
     def _fire(self, level):
         if not self._periodic:
@@ -630,6 +630,9 @@ class WDT:
 
 
 _WDT_INSTANCE = [None]
+# The handler is this interpreter's; should the watchdog outlive a soft reset (as the hardware
+# one does), it still bites.
+_pyboot.handlers[('alarm', _WDT_ALARM)] = _wdt_expired
 
 # ----- UART --------------------------------------------------------------------------------
 
@@ -1002,3 +1005,19 @@ class Touch:
 
     def init(self):
         pass
+
+
+# ----- the module users see ----------------------------------------------------------------
+# Only the names the firmware's module has (dir(machine) lists what the docs list); the
+# helpers above stay reachable from the functions that use them.
+
+def _publish():
+    import sys
+    public = type(sys)('machine')
+    for name, value in globals().items():
+        if not name.startswith('_'):
+            setattr(public, name, value)
+    sys.modules['machine'] = public
+
+
+_publish()
