@@ -1,102 +1,18 @@
 //! The virtual board through `DeviceHandle`, in virtual time: what a user sees on the UART, the
 //! LED colours at device times, the slot that booted.
 
-use std::path::Path;
-use std::sync::mpsc::Receiver;
+mod support;
+
 use std::time::Duration;
 
-use pycom_boot::otadata::write_record;
-use pycom_boot::updates::after_ota_finish;
-use pycom_sim::board::Board;
-use pycom_sim::clock::TimeMode;
-use pycom_sim::device::{Action, DeviceConfig, DeviceHandle, FlashSource, collect_until};
+use pycom_sim::device::{Action, FlashSource, collect_until};
 use pycom_sim::event::{Event, EventKind, Stage};
-use pycom_sim::flash::{FlashFile, OpenOptions};
 use pycom_sim::gpio::Drive;
-use pycom_sim::image::{ImageSpec, build_image, default_image, default_spec};
+use support::{Rig, decision, install_ota, led_timeline, lopy4, uart};
 
 const ORANGE: &str = "#2c1200";
 const OFF: &str = "#000000";
 const BLUE: &str = "#000050";
-
-fn lopy4() -> Board {
-    Board::builtin("lopy4").expect("lopy4 board")
-}
-
-fn device(flash: FlashSource) -> (DeviceHandle, Receiver<Event>) {
-    let handle = DeviceHandle::spawn(DeviceConfig {
-        board: lopy4(),
-        flash,
-        reformat: false,
-        time: TimeMode::Virtual,
-        sd: None,
-    })
-    .expect("device starts");
-    let events = handle.subscribe();
-    (handle, events)
-}
-
-/// Powers on and collects events until the device idles (or `--for`-style stop).
-fn boot_until_idle(handle: &DeviceHandle, events: &Receiver<Event>) -> Vec<Event> {
-    handle.power_on();
-    collect_until(events, |e| e.kind == EventKind::Idle)
-}
-
-/// Collects events until the device is idle again after a reset (events of commands sent before
-/// the reset may end an idle period of their own first).
-fn until_idle_after_reset(events: &Receiver<Event>) -> Vec<Event> {
-    let mut reset_seen = false;
-    collect_until(events, |e| {
-        reset_seen |= matches!(e.kind, EventKind::Reset { .. });
-        reset_seen && e.kind == EventKind::Idle
-    })
-}
-
-fn uart_text(events: &[Event]) -> String {
-    events
-        .iter()
-        .filter_map(|e| match &e.kind {
-            EventKind::Uart { text } => Some(String::from_utf8_lossy(text).into_owned()),
-            _ => None,
-        })
-        .collect()
-}
-
-/// `(device ms, colour)` of every LED change.
-fn led_timeline(events: &[Event]) -> Vec<(u64, String)> {
-    events
-        .iter()
-        .filter_map(|e| match &e.kind {
-            EventKind::Led { color } => Some((e.time_ms(), color.clone())),
-            _ => None,
-        })
-        .collect()
-}
-
-/// The bootloader's decision: (ms, slot, version, safe_boot, skip_scripts, rolled_back).
-fn decision(events: &[Event]) -> (u64, String, String, String, bool, bool) {
-    events
-        .iter()
-        .find_map(|e| match &e.kind {
-            EventKind::Boot {
-                slot,
-                version,
-                safe_boot,
-                skip_scripts,
-                rolled_back,
-                ..
-            } => Some((
-                e.time_ms(),
-                slot.clone(),
-                version.clone(),
-                safe_boot.clone(),
-                *skip_scripts,
-                *rolled_back,
-            )),
-            _ => None,
-        })
-        .expect("a boot decision")
-}
 
 fn index_of(events: &[Event], pred: impl Fn(&EventKind) -> bool) -> Option<usize> {
     events.iter().position(|e| pred(&e.kind))
@@ -115,38 +31,13 @@ fn blink(from_ms: u64, to_ms: u64, step: u64, start_on: bool) -> Vec<(u64, Strin
         .collect()
 }
 
-/// A flash file whose ota_0 slot holds `version` after an OTA (record in CHECK status, as
-/// `pycom.ota_finish()` leaves it). A corrupt image is damaged after it is written.
-fn flash_with_ota(path: &Path, version: &str, corrupt: bool) {
-    let board = lopy4();
-    let (mut flash, _) =
-        FlashFile::open_or_create(path, &board, &default_image(), OpenOptions::default())
-            .expect("flash file");
-    let mut image = build_image(&ImageSpec {
-        version: version.to_string(),
-        ..default_spec()
-    });
-    if corrupt {
-        let middle = image.len() / 2;
-        image[middle] ^= 0x40;
-    }
-    flash
-        .erase_and_write(board.ota0_offset(), &image)
-        .expect("write ota_0");
-    let mut record = [0u8; 40];
-    flash.read(board.otadata_offset(), &mut record).unwrap();
-    let record = pycom_boot::BootInfo::decode(&record);
-    let next = after_ota_finish(&record, image.len() as u32);
-    write_record(&mut flash, board.otadata_offset(), &next).expect("otadata");
-}
-
 #[test]
 fn normal_boot_prints_rom_lines_shows_no_bootloader_led_and_starts_the_heartbeat() {
-    let (handle, events) = device(FlashSource::Fresh);
-    handle.at(Duration::from_secs(10), Action::Stop);
-    handle.power_on();
-    let log = collect_until(&events, |_| false);
-    let text = uart_text(&log);
+    let rig = Rig::new(FlashSource::Fresh);
+    rig.handle.at(Duration::from_secs(10), Action::Stop);
+    rig.handle.power_on();
+    let log = collect_until(&rig.events, |_| false);
+    let text = uart(&log);
     assert!(text.starts_with(
         "ets Jun  8 2016 00:22:57\r\n\r\nrst:0x1 (POWERON_RESET),boot:0x13 (SPI_FAST_FLASH_BOOT)\r\n"
     ));
@@ -188,13 +79,13 @@ fn normal_boot_prints_rom_lines_shows_no_bootloader_led_and_starts_the_heartbeat
 fn p12_released_at_1s_safe_boots_the_current_image() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("lopy4.flash");
-    flash_with_ota(&path, "1.20.2.r7", false);
-    let (handle, events) = device(FlashSource::File(path));
-    handle.drive("P12", Drive::High).unwrap();
-    handle
+    install_ota(&path, "1.20.2.r7", false);
+    let mut rig = Rig::on(&path);
+    rig.handle.drive("P12", Drive::High).unwrap();
+    rig.handle
         .drive_at(Duration::from_millis(1000), "P12", Drive::Floating)
         .unwrap();
-    let log = boot_until_idle(&handle, &events);
+    let log = rig.boot_events();
     let (at, slot, version, safe_boot, skip, _) = decision(&log);
     assert_eq!(
         (
@@ -217,13 +108,13 @@ fn p12_released_at_1s_safe_boots_the_current_image() {
 fn p12_released_at_4s_boots_the_previous_image() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("lopy4.flash");
-    flash_with_ota(&path, "1.20.2.r7", false);
-    let (handle, events) = device(FlashSource::File(path));
-    handle.drive("G28", Drive::High).unwrap(); // P12 by its expansion-board name
-    handle
+    install_ota(&path, "1.20.2.r7", false);
+    let mut rig = Rig::on(&path);
+    rig.handle.drive("G28", Drive::High).unwrap(); // P12 by its expansion-board name
+    rig.handle
         .drive_at(Duration::from_millis(4000), "P12", Drive::Floating)
         .unwrap();
-    let log = boot_until_idle(&handle, &events);
+    let log = rig.boot_events();
     let (at, slot, version, safe_boot, skip, _) = decision(&log);
     assert_eq!(
         (
@@ -248,10 +139,10 @@ fn p12_released_at_4s_boots_the_previous_image() {
 fn p12_held_for_ever_picks_the_factory_slot_after_6s_then_blinks_fast_until_7_6s() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("lopy4.flash");
-    flash_with_ota(&path, "1.20.2.r7", false);
-    let (handle, events) = device(FlashSource::File(path));
-    handle.drive("P12", Drive::High).unwrap();
-    let log = boot_until_idle(&handle, &events);
+    install_ota(&path, "1.20.2.r7", false);
+    let mut rig = Rig::on(&path);
+    rig.handle.drive("P12", Drive::High).unwrap();
+    let log = rig.boot_events();
     let (at, slot, version, safe_boot, skip, _) = decision(&log);
     assert_eq!(
         (
@@ -278,17 +169,17 @@ fn p12_held_for_ever_picks_the_factory_slot_after_6s_then_blinks_fast_until_7_6s
 fn the_safe_boot_choice_is_not_persistent() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("lopy4.flash");
-    flash_with_ota(&path, "1.20.2.r7", false);
-    let (handle, events) = device(FlashSource::File(path));
-    handle.drive("P12", Drive::High).unwrap();
-    handle
+    install_ota(&path, "1.20.2.r7", false);
+    let mut rig = Rig::on(&path);
+    rig.handle.drive("P12", Drive::High).unwrap();
+    rig.handle
         .drive_at(Duration::from_millis(4000), "P12", Drive::Floating)
         .unwrap();
-    let first = boot_until_idle(&handle, &events);
+    let first = rig.boot_events();
     assert_eq!(decision(&first).1, "factory");
-    handle.press_reset();
-    let second = until_idle_after_reset(&events);
-    let text = uart_text(&second);
+    rig.handle.press_reset();
+    let second = rig.until_idle_after_reset();
+    let text = uart(&second);
     assert!(text.contains("rst:0x1 (POWERON_RESET),boot:0x13 (SPI_FAST_FLASH_BOOT)"));
     let (_, slot, version, safe_boot, skip, _) = decision(&second);
     assert_eq!(
@@ -299,11 +190,11 @@ fn the_safe_boot_choice_is_not_persistent() {
 
 #[test]
 fn g23_to_gnd_enters_download_mode_until_reset_with_g23_released() {
-    let (handle, events) = device(FlashSource::Fresh);
-    handle.drive("G23", Drive::Low).unwrap();
-    let log = boot_until_idle(&handle, &events);
+    let mut rig = Rig::new(FlashSource::Fresh);
+    rig.handle.drive("G23", Drive::Low).unwrap();
+    let log = rig.boot_events();
     assert_eq!(
-        uart_text(&log),
+        uart(&log),
         "ets Jun  8 2016 00:22:57\r\n\r\n\
          rst:0x1 (POWERON_RESET),boot:0x3 (DOWNLOAD_BOOT(UART0/UART1/SDIO_REI_REO_V2))\r\n\
          waiting for download\r\n"
@@ -316,15 +207,15 @@ fn g23_to_gnd_enters_download_mode_until_reset_with_g23_released() {
     assert!(led_timeline(&log).is_empty(), "the LED is not driven");
 
     // A reset with G23 still low stays in download mode.
-    handle.press_reset();
-    let again = until_idle_after_reset(&events);
-    assert!(uart_text(&again).contains("waiting for download"));
+    rig.handle.press_reset();
+    let again = rig.until_idle_after_reset();
+    assert!(uart(&again).contains("waiting for download"));
 
     // Released, then reset: a normal boot.
-    handle.drive("G23", Drive::Floating).unwrap();
-    handle.press_reset();
-    let normal = until_idle_after_reset(&events);
-    assert!(uart_text(&normal).contains("boot:0x13 (SPI_FAST_FLASH_BOOT)"));
+    rig.handle.drive("G23", Drive::Floating).unwrap();
+    rig.handle.press_reset();
+    let normal = rig.until_idle_after_reset();
+    assert!(uart(&normal).contains("boot:0x13 (SPI_FAST_FLASH_BOOT)"));
     assert_eq!(decision(&normal).1, "factory");
 }
 
@@ -334,17 +225,17 @@ fn device_instances_in_turn_share_state_through_the_flash_file() {
     let path = dir.path().join("lopy4.flash");
     // First instance creates the file and boots the factory image.
     {
-        let (handle, events) = device(FlashSource::File(path.clone()));
-        let log = boot_until_idle(&handle, &events);
+        let mut rig = Rig::on(&path);
+        let log = rig.boot_events();
         assert_eq!(decision(&log).1, "factory");
-        handle.shutdown();
+        rig.shutdown();
     }
     // A broken OTA lands in ota_0; the second instance rolls back and says so.
-    flash_with_ota(&path, "1.20.2.r7", true);
+    install_ota(&path, "1.20.2.r7", true);
     {
-        let (handle, events) = device(FlashSource::File(path.clone()));
-        let log = boot_until_idle(&handle, &events);
-        assert!(uart_text(&log).contains(
+        let mut rig = Rig::on(&path);
+        let log = rig.boot_events();
+        assert!(uart(&log).contains(
             "Cannot load Firmware img in the active partition! .. Defaulting back to previous partition\r\n"
         ));
         let (_, slot, version, _, _, rolled_back) = decision(&log);
@@ -352,13 +243,13 @@ fn device_instances_in_turn_share_state_through_the_flash_file() {
             (slot.as_str(), version.as_str(), rolled_back),
             ("factory", "1.20.2.r4", true)
         );
-        handle.shutdown();
+        rig.shutdown();
     }
     // The third instance finds the record the second wrote: READY on factory, no message.
     {
-        let (handle, events) = device(FlashSource::File(path.clone()));
-        let log = boot_until_idle(&handle, &events);
-        assert!(!uart_text(&log).contains("Cannot load"));
+        let mut rig = Rig::on(&path);
+        let log = rig.boot_events();
+        assert!(!uart(&log).contains("Cannot load"));
         let (_, slot, _, _, _, rolled_back) = decision(&log);
         assert_eq!((slot.as_str(), rolled_back), ("factory", false));
     }
@@ -368,9 +259,9 @@ fn device_instances_in_turn_share_state_through_the_flash_file() {
 fn a_good_ota_image_is_verified_once_and_boots_from_ota_0() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("lopy4.flash");
-    flash_with_ota(&path, "1.20.2.r7", false);
-    let (handle, events) = device(FlashSource::File(path.clone()));
-    let log = boot_until_idle(&handle, &events);
+    install_ota(&path, "1.20.2.r7", false);
+    let mut rig = Rig::on(&path);
+    let log = rig.boot_events();
     let (_, slot, version, safe_boot, _, rolled_back) = decision(&log);
     assert_eq!(
         (
@@ -381,7 +272,7 @@ fn a_good_ota_image_is_verified_once_and_boots_from_ota_0() {
         ),
         ("ota_0", "1.20.2.r7", "none", false)
     );
-    handle.shutdown();
+    rig.shutdown();
     let bytes = std::fs::read(&path).unwrap();
     let board = lopy4();
     let at = board.otadata_offset() as usize;
@@ -397,20 +288,21 @@ fn a_good_ota_image_is_verified_once_and_boots_from_ota_0() {
 fn a_reset_during_the_blink_windows_restarts_the_boot_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("lopy4.flash");
-    let (handle, events) = device(FlashSource::File(path.clone()));
-    let first = boot_until_idle(&handle, &events);
+    let mut rig = Rig::on(&path);
+    let first = rig.boot_events();
     assert_eq!(decision(&first).3, "none");
-    handle.shutdown();
+    rig.shutdown();
     let before = std::fs::read(&path).unwrap();
 
-    let (handle, events) = device(FlashSource::File(path.clone()));
+    let mut rig = Rig::on(&path);
     // P12 held, then the reset button pressed in window 1 (at 2 s) with P12 released at 1.9 s.
-    handle.drive("P12", Drive::High).unwrap();
-    handle
+    rig.handle.drive("P12", Drive::High).unwrap();
+    rig.handle
         .drive_at(Duration::from_millis(1900), "P12", Drive::Floating)
         .unwrap();
-    handle.at(Duration::from_millis(1950), Action::ResetButton);
-    let log = boot_until_idle(&handle, &events);
+    rig.handle
+        .at(Duration::from_millis(1950), Action::ResetButton);
+    let log = rig.boot_events();
     let resets: Vec<u64> = log
         .iter()
         .filter(|e| matches!(e.kind, EventKind::Reset { .. }))
@@ -419,7 +311,7 @@ fn a_reset_during_the_blink_windows_restarts_the_boot_and_writes_nothing() {
     assert_eq!(resets, vec![0, 1950]);
     let (at, _, _, safe_boot, skip, _) = decision(&log);
     assert_eq!((at, safe_boot.as_str(), skip), (1950, "none", false));
-    handle.shutdown();
+    rig.shutdown();
     assert!(
         before == std::fs::read(&path).unwrap(),
         "the interrupted boot wrote nothing"

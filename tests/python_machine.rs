@@ -5,105 +5,15 @@
 //! In virtual time a prompt with a timer pending does not wait for the test: the clock jumps to
 //! the timer. Lines that must happen before an alarm fires are therefore typed as one line.
 
-use std::path::Path;
-use std::sync::mpsc::Receiver;
+mod support;
+
 use std::time::Duration;
 
-use pycom_sim::board::Board;
-use pycom_sim::clock::TimeMode;
-use pycom_sim::device::{DeviceConfig, DeviceHandle, FlashSource, collect_until};
+use pycom_sim::device::{FlashSource, collect_until};
 use pycom_sim::event::{Event, EventKind};
-use pycom_sim::flash::{FlashFile, OpenOptions};
 use pycom_sim::gpio::Drive;
 use pycom_sim::rom::ResetCause;
-
-fn lopy4() -> Board {
-    Board::builtin("lopy4").expect("lopy4 board")
-}
-
-struct Dev {
-    handle: DeviceHandle,
-    events: Receiver<Event>,
-    _dir: Option<tempfile::TempDir>,
-}
-
-impl Dev {
-    fn fresh() -> Dev {
-        Dev::spawn(FlashSource::Fresh, None)
-    }
-
-    fn with_files(files: &[(&str, &str)]) -> Dev {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("lopy4.flash");
-        write_files(&path, files);
-        Dev::spawn(FlashSource::File(path), Some(dir))
-    }
-
-    fn spawn(flash: FlashSource, dir: Option<tempfile::TempDir>) -> Dev {
-        let handle = DeviceHandle::spawn(DeviceConfig {
-            board: lopy4(),
-            flash,
-            reformat: false,
-            time: TimeMode::Virtual,
-            sd: None,
-        })
-        .expect("device starts");
-        let events = handle.subscribe();
-        Dev {
-            handle,
-            events,
-            _dir: dir,
-        }
-    }
-
-    fn until_idle(&self) -> Vec<Event> {
-        collect_until(&self.events, |e| e.kind == EventKind::Idle)
-    }
-
-    fn boot(&self) -> Vec<Event> {
-        self.handle.power_on();
-        self.until_idle()
-    }
-
-    /// Types `line` and Enter; returns what the device sent until it idles again.
-    fn line(&self, line: &str) -> String {
-        self.handle.write_uart(format!("{line}\r").as_bytes());
-        uart_text(&self.until_idle())
-    }
-}
-
-fn write_files(path: &Path, files: &[(&str, &str)]) {
-    let board = lopy4();
-    let (mut flash, _) = FlashFile::open_or_create(
-        path,
-        &board,
-        &pycom_sim::image::default_image(),
-        OpenOptions::default(),
-    )
-    .expect("flash file");
-    for (name, text) in files {
-        pycom_sim::fs::write_file(&mut flash, board.fs, name, text.as_bytes()).expect("write");
-    }
-}
-
-fn uart_text(events: &[Event]) -> String {
-    events
-        .iter()
-        .filter_map(|e| match &e.kind {
-            EventKind::Uart { text } => Some(String::from_utf8_lossy(text).into_owned()),
-            _ => None,
-        })
-        .collect()
-}
-
-/// Collects events until the device idles after a reset (a `Reset` event, then `Idle`).
-fn until_idle_after_reset(events: &Receiver<Event>) -> Vec<Event> {
-    let mut reset_seen = false;
-    collect_until(events, |e| {
-        reset_seen |= matches!(e.kind, EventKind::Reset { .. });
-        reset_seen && e.kind == EventKind::Idle
-    })
-}
+use support::{Rig, pin_levels, uart};
 
 /// The device time of the first UART chunk containing `needle`.
 fn time_of(events: &[Event], needle: &str) -> u64 {
@@ -114,23 +24,7 @@ fn time_of(events: &[Event], needle: &str) -> u64 {
             _ => false,
         })
         .map(|e| e.time_us)
-        .unwrap_or_else(|| {
-            panic!(
-                "no UART output containing {needle:?} in {:?}",
-                uart_text(events)
-            )
-        })
-}
-
-/// The `(pin, level)` of every Pin event.
-fn pin_levels(events: &[Event]) -> Vec<(String, u8)> {
-    events
-        .iter()
-        .filter_map(|e| match &e.kind {
-            EventKind::Pin { pin, level, .. } => Some((pin.clone(), *level)),
-            _ => None,
-        })
-        .collect()
+        .unwrap_or_else(|| panic!("no UART output containing {needle:?} in {:?}", uart(events)))
 }
 
 fn resets(events: &[Event]) -> Vec<(u64, ResetCause)> {
@@ -143,35 +37,9 @@ fn resets(events: &[Event]) -> Vec<(u64, ResetCause)> {
         .collect()
 }
 
-impl Dev {
-    /// Evaluates `expr` at the prompt and returns what it printed (without echo and prompt).
-    fn eval(&self, expr: &str) -> String {
-        let text = self.line(expr);
-        let echo = format!("{expr}\r\n");
-        let rest = text.strip_prefix(&echo).unwrap_or_else(|| {
-            panic!("expected the echo of {expr:?}, got {text:?}");
-        });
-        rest.strip_suffix(">>> ")
-            .unwrap_or_else(|| panic!("expected a prompt after {expr:?}, got {text:?}"))
-            .trim_end_matches("\r\n")
-            .to_string()
-    }
-
-    /// Types each line at the prompt; none of them may raise.
-    fn run_lines(&self, lines: &[&str]) {
-        for l in lines {
-            let out = self.line(l);
-            assert!(
-                !out.contains("Traceback"),
-                "{l:?} failed on the device:\n{out}"
-            );
-        }
-    }
-}
-
 #[test]
 fn boot_py_and_main_py_with_a_timer_alarm_and_a_pin_irq_in_virtual_time() {
-    let d = Dev::with_files(&[
+    let mut d = Rig::with_files(&[
         ("/boot.py", "print('boot.py: hello')\n"),
         (
             "/main.py",
@@ -196,8 +64,8 @@ fn boot_py_and_main_py_with_a_timer_alarm_and_a_pin_irq_in_virtual_time() {
     d.handle
         .drive_at(Duration::from_secs(4), "P10", Drive::Low)
         .expect("P10");
-    let events = d.boot();
-    let text = uart_text(&events);
+    let events = d.boot_events();
+    let text = uart(&events);
 
     let boot = text.find("boot.py: hello").expect("boot.py ran");
     let main = text.find("main.py: armed").expect("main.py ran");
@@ -236,35 +104,34 @@ fn boot_py_and_main_py_with_a_timer_alarm_and_a_pin_irq_in_virtual_time() {
 
 #[test]
 fn reset_cause_after_power_on_reset_button_soft_reset_and_machine_reset() {
-    let d = Dev::fresh();
+    let mut d = Rig::new(FlashSource::Fresh);
     d.boot();
     d.run_lines(&["import machine"]);
-    assert_eq!(d.eval("machine.reset_cause()"), "0");
+    assert_eq!(d.printed("machine.reset_cause()"), "0");
     assert_eq!(
-        d.eval("machine.reset_cause() == machine.PWRON_RESET"),
+        d.printed("machine.reset_cause() == machine.PWRON_RESET"),
         "True"
     );
 
     // The reset button: the ROM reports a power-on reset, and so does the firmware.
     d.handle.press_reset();
-    let events = until_idle_after_reset(&d.events);
+    let events = d.until_idle_after_reset();
     assert_eq!(resets(&events).len(), 1);
-    assert!(uart_text(&events).contains("rst:0x1 (POWERON_RESET)"));
+    assert!(uart(&events).contains("rst:0x1 (POWERON_RESET)"));
     d.run_lines(&["import machine"]);
-    assert_eq!(d.eval("machine.reset_cause()"), "0");
+    assert_eq!(d.printed("machine.reset_cause()"), "0");
 
     // Ctrl-D: soft reset.
-    d.handle.write_uart(b"\x04");
-    let text = uart_text(&d.until_idle());
+    let text = d.soft_reset();
     assert!(text.contains("PYB: soft reboot\r\n"), "{text}");
     d.run_lines(&["import machine"]);
-    assert_eq!(d.eval("machine.reset_cause()"), "4");
-    assert_eq!(d.eval("machine.SOFT_RESET"), "4");
+    assert_eq!(d.printed("machine.reset_cause()"), "4");
+    assert_eq!(d.printed("machine.SOFT_RESET"), "4");
 
     // machine.reset(): the TIMG0 watchdog resets the chip; the ROM and bootloader run again.
     d.handle.write_uart(b"machine.reset()\r");
-    let events = until_idle_after_reset(&d.events);
-    let text = uart_text(&events);
+    let events = d.until_idle_after_reset();
+    let text = uart(&events);
     assert_eq!(
         resets(&events)
             .into_iter()
@@ -284,66 +151,64 @@ fn reset_cause_after_power_on_reset_button_soft_reset_and_machine_reset() {
         "the bootloader ran again"
     );
     d.run_lines(&["import machine"]);
-    assert_eq!(d.eval("machine.reset_cause()"), "2");
-    assert_eq!(d.eval("machine.reset_cause() == machine.WDT_RESET"), "True");
+    assert_eq!(d.printed("machine.reset_cause()"), "2");
+    assert_eq!(
+        d.printed("machine.reset_cause() == machine.WDT_RESET"),
+        "True"
+    );
 }
 
 #[test]
 fn output_pin_levels_are_pin_events_and_value_reads_back_what_was_written() {
-    let d = Dev::fresh();
+    let mut d = Rig::new(FlashSource::Fresh);
     d.boot();
     d.run_lines(&["from machine import Pin"]);
-    d.handle.write_uart(b"p = Pin('P9', mode=Pin.OUT)\r");
-    let events = d.until_idle();
+    let events = d.enter("p = Pin('P9', mode=Pin.OUT)");
     // P9 idles low after boot (input, pull-down); an output at 0 changes nothing.
     assert_eq!(pin_levels(&events), vec![]);
-    d.handle.write_uart(b"p.value(1)\r");
-    assert_eq!(pin_levels(&d.until_idle()), vec![("P9".to_string(), 1)]);
-    d.handle.write_uart(b"p.toggle()\r");
-    assert_eq!(pin_levels(&d.until_idle()), vec![("P9".to_string(), 0)]);
-    d.handle.write_uart(b"p(1)\r");
-    assert_eq!(pin_levels(&d.until_idle()), vec![("P9".to_string(), 1)]);
-    assert_eq!(d.eval("p.value()"), "1");
-    assert_eq!(d.eval("p"), "Pin('P9', mode=Pin.OUT, pull=None, alt=-1)");
+    assert_eq!(
+        pin_levels(&d.enter("p.value(1)")),
+        vec![("P9".to_string(), 1)]
+    );
+    assert_eq!(
+        pin_levels(&d.enter("p.toggle()")),
+        vec![("P9".to_string(), 0)]
+    );
+    assert_eq!(pin_levels(&d.enter("p(1)")), vec![("P9".to_string(), 1)]);
+    assert_eq!(d.printed("p.value()"), "1");
+    assert_eq!(d.printed("p"), "Pin('P9', mode=Pin.OUT, pull=None, alt=-1)");
     // The expansion-board name is the same pin object.
     assert_eq!(
-        d.eval("Pin.exp_board.G16 is p, Pin.module.P9 is p"),
+        d.printed("Pin.exp_board.G16 is p, Pin.module.P9 is p"),
         "(True, True)"
     );
 
     // A wire to GND wins over the driver, but value() on an output still returns what was written.
     d.handle.drive("P9", Drive::Low).expect("P9");
     d.until_idle();
-    assert_eq!(d.eval("p.value()"), "1");
+    assert_eq!(d.printed("p.value()"), "1");
     // The constructor always re-initialises the pin: the default mode is IN, read from the pad.
-    assert_eq!(d.eval("Pin('G16') is p, p.value()"), "(True, 0)");
+    assert_eq!(d.printed("Pin('G16') is p, p.value()"), "(True, 0)");
 }
 
 #[test]
 fn an_input_only_pin_set_to_out_drives_nothing() {
-    let d = Dev::fresh();
+    let mut d = Rig::new(FlashSource::Fresh);
     d.boot();
     d.run_lines(&["from machine import Pin"]);
     // Pycom's Pin accepts OUT on GPIO34-39 (P13-P18); the pad just cannot drive.
-    d.handle
-        .write_uart(b"p = Pin('P13', mode=Pin.OUT, value=1)\r");
-    let mut events = d.until_idle();
-    d.handle.write_uart(b"p.value(0); p.value(1)\r");
-    events.extend(d.until_idle());
-    assert!(
-        !uart_text(&events).contains("Traceback"),
-        "{}",
-        uart_text(&events)
-    );
+    let mut events = d.enter("p = Pin('P13', mode=Pin.OUT, value=1)");
+    events.extend(d.enter("p.value(0); p.value(1)"));
+    assert!(!uart(&events).contains("Traceback"), "{}", uart(&events));
     assert_eq!(pin_levels(&events), vec![]);
-    assert_eq!(d.eval("p.value()"), "1");
-    assert_eq!(d.eval("p.mode() == Pin.OUT"), "True");
-    assert_eq!(d.eval("Pin('P13', mode=Pin.IN).value()"), "0");
+    assert_eq!(d.printed("p.value()"), "1");
+    assert_eq!(d.printed("p.mode() == Pin.OUT"), "True");
+    assert_eq!(d.printed("Pin('P13', mode=Pin.IN).value()"), "0");
 }
 
 #[test]
 fn a_starved_wdt_resets_the_device_with_the_wdt_cause() {
-    let d = Dev::with_files(&[(
+    let mut d = Rig::with_files(&[(
         "/main.py",
         "import machine\n\
          from machine import WDT, Timer\n\
@@ -357,7 +222,7 @@ fn a_starved_wdt_resets_the_device_with_the_wdt_cause() {
          \x20       wdt.feed()\n\
          \x20   print('fed 3 times')\n",
     )]);
-    let events = d.boot();
+    let events = d.boot_events();
     let armed = time_of(&events, "wdt armed");
     let fed = time_of(&events, "fed 3 times");
     assert!(fed >= armed + 3_000_000, "fed at {fed}, armed at {armed}");
@@ -370,22 +235,22 @@ fn a_starved_wdt_resets_the_device_with_the_wdt_cause() {
         (fed + 1_500_000 - 20_000..=fed + 1_500_000).contains(&reset),
         "reset at {reset}, last feed at about {fed}"
     );
-    let text = uart_text(&events);
+    let text = uart(&events);
     assert!(text.contains("rst:0x7 (TG0WDT_SYS_RESET)"), "{text}");
     assert!(text.contains("after the watchdog reset"), "{text}");
     d.run_lines(&["import machine"]);
-    assert_eq!(d.eval("machine.reset_cause()"), "2");
+    assert_eq!(d.printed("machine.reset_cause()"), "2");
 }
 
 #[test]
 fn deepsleep_sleeps_in_device_time_then_resets_with_deepsleep_reset() {
-    let d = Dev::fresh();
+    let mut d = Rig::new(FlashSource::Fresh);
     d.boot();
     d.run_lines(&["import machine"]);
-    assert_eq!(d.eval("machine.wake_reason()"), "(0, None)");
+    assert_eq!(d.printed("machine.wake_reason()"), "(0, None)");
     d.handle.write_uart(b"machine.deepsleep(2000)\r");
-    let events = until_idle_after_reset(&d.events);
-    let text = uart_text(&events);
+    let events = d.until_idle_after_reset();
+    let text = uart(&events);
     let reset_index = events
         .iter()
         .position(|e| matches!(e.kind, EventKind::Reset { .. }))
@@ -407,32 +272,29 @@ fn deepsleep_sleeps_in_device_time_then_resets_with_deepsleep_reset() {
     );
     assert!(text.contains("rst:0x5 (DEEPSLEEP_RESET)"), "{text}");
     d.run_lines(&["import machine"]);
-    assert_eq!(d.eval("machine.reset_cause()"), "3");
-    assert_eq!(d.eval("machine.wake_reason()"), "(2, None)");
+    assert_eq!(d.printed("machine.reset_cause()"), "3");
+    assert_eq!(d.printed("machine.wake_reason()"), "(2, None)");
     assert_eq!(
-        d.eval("machine.wake_reason()[0] == machine.RTC_WAKE"),
+        d.printed("machine.wake_reason()[0] == machine.RTC_WAKE"),
         "True"
     );
 }
 
 #[test]
 fn deepsleep_woken_by_a_pin_reports_the_pin_and_the_time_left() {
-    let d = Dev::fresh();
+    let mut d = Rig::new(FlashSource::Fresh);
     d.boot();
     d.run_lines(&[
         "import machine",
         "machine.pin_sleep_wakeup(['P10'], machine.WAKEUP_ANY_HIGH)",
         "machine.RTC().memory(b'kept')",
     ]);
-    let now = {
-        d.handle.write_uart(b"\r");
-        d.until_idle().last().expect("idle").time_us
-    };
+    let now = d.enter("").last().expect("idle").time_us;
     d.handle
         .drive_at(Duration::from_micros(now + 3_000_000), "P10", Drive::High)
         .expect("P10");
     d.handle.write_uart(b"machine.deepsleep(10000)\r");
-    let events = until_idle_after_reset(&d.events);
+    let events = d.until_idle_after_reset();
     let rs = resets(&events);
     assert_eq!(rs.len(), 1);
     assert_eq!(rs[0].1, ResetCause::DeepSleepWake);
@@ -445,55 +307,51 @@ fn deepsleep_woken_by_a_pin_reports_the_pin_and_the_time_left() {
     );
     d.run_lines(&["import machine"]);
     assert_eq!(
-        d.eval("machine.wake_reason()"),
+        d.printed("machine.wake_reason()"),
         "(1, [Pin('P10', mode=Pin.IN, pull=Pin.PULL_DOWN, alt=-1)])"
     );
     let left: u64 = d
-        .eval("machine.remaining_sleep_time()")
+        .printed("machine.remaining_sleep_time()")
         .parse()
         .expect("ms");
     assert!((6_990..=7_000).contains(&left), "{left} ms left");
     // RTC memory survives deep sleep, not a reset.
-    assert_eq!(d.eval("machine.RTC().memory()"), "b'kept'");
-    d.handle.press_reset();
-    until_idle_after_reset(&d.events);
+    assert_eq!(d.printed("machine.RTC().memory()"), "b'kept'");
+    d.press_reset();
     d.run_lines(&["import machine"]);
-    assert_eq!(d.eval("machine.RTC().memory()"), "b''");
-    assert_eq!(d.eval("machine.wake_reason()"), "(0, None)");
+    assert_eq!(d.printed("machine.RTC().memory()"), "b''");
+    assert_eq!(d.printed("machine.wake_reason()"), "(0, None)");
 }
 
 #[test]
 fn uart0_deinit_cuts_the_repl_off_until_a_hard_reset() {
-    let d = Dev::fresh();
+    let mut d = Rig::new(FlashSource::Fresh);
     d.boot();
     d.run_lines(&["from machine import UART"]);
     assert_eq!(
-        d.eval("UART(0, 115200)"),
+        d.printed("UART(0, 115200)"),
         "UART(0, baudrate=115200, bits=8, parity=None, stop=1)"
     );
-    d.handle.write_uart(b"UART(0).deinit()\r");
-    let text = uart_text(&d.until_idle());
+    let text = d.type_line("UART(0).deinit()");
     // The echo of the line went out before the driver was removed; the prompt did not.
     assert_eq!(text, "UART(0).deinit()\r\n");
     // Typed input is lost: no echo, no answer, not even to Ctrl-C or Ctrl-D.
-    assert_eq!(d.line("1 + 1"), "");
-    d.handle.write_uart(b"\x03\x04");
-    assert_eq!(uart_text(&d.until_idle()), "");
+    assert_eq!(d.type_line("1 + 1"), "");
+    assert_eq!(d.type_bytes(b"\x03\x04"), "");
     // The reset button brings the REPL back.
-    d.handle.press_reset();
-    let text = uart_text(&until_idle_after_reset(&d.events));
+    let text = d.press_reset();
     assert!(
         text.contains("Type \"help()\" for more information.\r\n>>> "),
         "{text}"
     );
-    assert_eq!(d.eval("1 + 1"), "2");
+    assert_eq!(d.printed("1 + 1"), "2");
 }
 
 #[test]
 fn ctrl_c_stops_a_busy_loop_in_main_py_and_the_repl_follows() {
-    let d = Dev::with_files(&[(
+    let mut d = Rig::with_files(&[(
         "/main.py",
-        "print('looping')\nn = 0\nwhile True:\n    n += 1\n",
+        "n = 0\nwhile True:\n    n += 1\n    if n == 1000:\n        print('looping')\n",
     )]);
     d.handle.power_on();
     let mut text = String::new();
@@ -503,10 +361,10 @@ fn ctrl_c_stops_a_busy_loop_in_main_py_and_the_repl_follows() {
         }
         text.contains("looping")
     });
-    d.handle.write_uart(b"\x03");
-    let text = uart_text(&d.until_idle());
-    // The loop is stopped on its `while` line or in its body, wherever the break lands.
-    let interrupt = [3, 4]
+    let text = d.type_bytes(b"\x03");
+    // The loop announces itself from inside, so the break lands somewhere in it: on the `while`
+    // line or in its body (the announcing `print` included).
+    let interrupt = [2, 3, 4, 5]
         .iter()
         .find_map(|line| {
             text.find(&format!(
@@ -516,29 +374,28 @@ fn ctrl_c_stops_a_busy_loop_in_main_py_and_the_repl_follows() {
         .unwrap_or_else(|| panic!("{text:?}"));
     assert!(text.ends_with(">>> "), "{text:?}");
     assert!(text[interrupt..].contains("Type \"help()\" for more information.\r\n>>> "));
-    assert_eq!(d.eval("n > 0"), "True");
+    assert_eq!(d.printed("n > 0"), "True");
 }
 
 #[test]
 fn a_traceback_in_main_py_is_printed_and_the_repl_still_starts() {
-    let d = Dev::with_files(&[("/main.py", "a = 1\nb = 2\nprint(undefined_name)\n")]);
-    let text = uart_text(&d.boot());
+    let mut d = Rig::with_files(&[("/main.py", "a = 1\nb = 2\nprint(undefined_name)\n")]);
+    let text = d.boot();
     let expected = "Traceback (most recent call last):\r\n  File \"main.py\", line 3, in <module>\r\nNameError: ";
     let at = text.find(expected).unwrap_or_else(|| panic!("{text:?}"));
     assert!(text[at..].contains("undefined_name"), "{text:?}");
     assert!(text[at..].contains("Type \"help()\" for more information.\r\n>>> "));
-    assert_eq!(d.eval("a + b"), "3");
+    assert_eq!(d.printed("a + b"), "3");
 }
 
 #[test]
 fn globals_are_gone_after_a_soft_reset() {
-    let d = Dev::fresh();
+    let mut d = Rig::new(FlashSource::Fresh);
     d.boot();
     d.run_lines(&["x = 1"]);
-    assert_eq!(d.eval("x"), "1");
-    d.handle.write_uart(b"\x04");
-    assert!(uart_text(&d.until_idle()).contains("PYB: soft reboot"));
-    let out = d.eval("x");
+    assert_eq!(d.printed("x"), "1");
+    assert!(d.soft_reset().contains("PYB: soft reboot"));
+    let out = d.printed("x");
     assert!(
         out.starts_with("Traceback (most recent call last):\r\n"),
         "{out}"
@@ -548,65 +405,64 @@ fn globals_are_gone_after_a_soft_reset() {
 
 #[test]
 fn pin_api_names_modes_pulls_and_errors() {
-    let d = Dev::fresh();
+    let mut d = Rig::new(FlashSource::Fresh);
     d.boot();
     d.run_lines(&["from machine import Pin"]);
     // After boot every free pin is an input with pull-down (pin_init0).
     assert_eq!(
-        d.eval("Pin.module.P10"),
+        d.printed("Pin.module.P10"),
         "Pin('P10', mode=Pin.IN, pull=Pin.PULL_DOWN, alt=-1)"
     );
     assert_eq!(
-        d.eval("(Pin.IN, Pin.OUT, Pin.OPEN_DRAIN, Pin.PULL_UP, Pin.PULL_DOWN)"),
+        d.printed("(Pin.IN, Pin.OUT, Pin.OPEN_DRAIN, Pin.PULL_UP, Pin.PULL_DOWN)"),
         "(1, 2, 7, 1, 2)"
     );
     assert_eq!(
-        d.eval("(Pin.IRQ_RISING, Pin.IRQ_FALLING, Pin.IRQ_LOW_LEVEL, Pin.IRQ_HIGH_LEVEL)"),
+        d.printed("(Pin.IRQ_RISING, Pin.IRQ_FALLING, Pin.IRQ_LOW_LEVEL, Pin.IRQ_HIGH_LEVEL)"),
         "(1, 2, 4, 5)"
     );
     d.run_lines(&["p = Pin('G17', Pin.IN, Pin.PULL_UP)"]);
     assert_eq!(
-        d.eval("p.id(), p.mode(), p.pull(), p.value()"),
+        d.printed("p.id(), p.mode(), p.pull(), p.value()"),
         "('P10', 1, 1, 1)"
     );
     d.run_lines(&["p.pull(None)"]);
-    assert_eq!(d.eval("p.pull(), p()"), "(None, 0)");
-    assert_eq!(d.eval("Pin(p) is p"), "True");
+    assert_eq!(d.printed("p.pull(), p()"), "(None, 0)");
+    assert_eq!(d.printed("Pin(p) is p"), "True");
     for bad in [
         "Pin('P10', mode=3)",
         "Pin('P10', Pin.IN, pull=3)",
         "Pin('P42')",
         "p.mode(0)",
     ] {
-        let out = d.eval(bad);
+        let out = d.printed(bad);
         assert!(
             out.ends_with("ValueError: invalid argument(s) value"),
             "{bad}: {out}"
         );
     }
-    let out = d.eval("Pin('P11').hold(True)");
+    let out = d.printed("Pin('P11').hold(True)");
     assert!(
         out.ends_with(
             "OSError: the hold functionality is only available for GPIO pins in the RTC domain"
         ),
         "{out}"
     );
-    assert_eq!(d.eval("Pin('P9').hold(True); Pin('P9').hold()"), "True");
+    assert_eq!(d.printed("Pin('P9').hold(True); Pin('P9').hold()"), "True");
 
     // Open drain: 0 pulls low, 1 lets the pull-up have the line.
-    d.handle
-        .write_uart(b"od = Pin('P11', mode=Pin.OPEN_DRAIN, pull=Pin.PULL_UP, value=1)\r");
-    assert_eq!(pin_levels(&d.until_idle()), vec![("P11".to_string(), 1)]);
-    d.handle.write_uart(b"od(0)\r");
-    assert_eq!(pin_levels(&d.until_idle()), vec![("P11".to_string(), 0)]);
-    d.handle.write_uart(b"od(1)\r");
-    assert_eq!(pin_levels(&d.until_idle()), vec![("P11".to_string(), 1)]);
-    assert_eq!(d.eval("od()"), "1");
+    assert_eq!(
+        pin_levels(&d.enter("od = Pin('P11', mode=Pin.OPEN_DRAIN, pull=Pin.PULL_UP, value=1)")),
+        vec![("P11".to_string(), 1)]
+    );
+    assert_eq!(pin_levels(&d.enter("od(0)")), vec![("P11".to_string(), 0)]);
+    assert_eq!(pin_levels(&d.enter("od(1)")), vec![("P11".to_string(), 1)]);
+    assert_eq!(d.printed("od()"), "1");
 }
 
 #[test]
 fn pin_callbacks_get_the_pin_or_their_arg_and_can_be_disarmed() {
-    let d = Dev::fresh();
+    let mut d = Rig::new(FlashSource::Fresh);
     d.boot();
     d.run_lines(&[
         "from machine import Pin",
@@ -618,24 +474,24 @@ fn pin_callbacks_get_the_pin_or_their_arg_and_can_be_disarmed() {
     d.until_idle();
     d.handle.drive("P10", Drive::Low).expect("P10");
     d.until_idle();
-    assert_eq!(d.eval("len(seen), seen[0] is p"), "(2, True)");
+    assert_eq!(d.printed("len(seen), seen[0] is p"), "(2, True)");
     d.run_lines(&["p.callback(Pin.IRQ_FALLING, lambda a: seen.append(a), arg='down')"]);
     d.handle.drive("P10", Drive::High).expect("P10");
     d.until_idle();
     d.handle.drive("P10", Drive::Low).expect("P10");
     d.until_idle();
-    assert_eq!(d.eval("seen[2:]"), "['down']");
+    assert_eq!(d.printed("seen[2:]"), "['down']");
     d.run_lines(&["p.callback(Pin.IRQ_FALLING, None)"]);
     d.handle.drive("P10", Drive::High).expect("P10");
     d.until_idle();
     d.handle.drive("P10", Drive::Low).expect("P10");
     d.until_idle();
-    assert_eq!(d.eval("len(seen)"), "3");
+    assert_eq!(d.printed("len(seen)"), "3");
 }
 
 #[test]
 fn alarms_pass_themselves_or_their_arg_and_follow_the_firmware_rules() {
-    let d = Dev::fresh();
+    let mut d = Rig::new(FlashSource::Fresh);
     d.boot();
     d.run_lines(&[
         "from machine import Timer",
@@ -644,14 +500,14 @@ fn alarms_pass_themselves_or_their_arg_and_follow_the_firmware_rules() {
     ]);
     // The prompt waits; the one-shot alarm fires once.
     d.run_lines(&["Timer.sleep_us(2000000)"]);
-    assert_eq!(d.eval("len(got), got[0] is a"), "(1, True)");
+    assert_eq!(d.printed("len(got), got[0] is a"), "(1, True)");
     // (On one line: a periodic alarm left running at the prompt never lets the device idle.)
     d.run_lines(&[
         "b = Timer.Alarm(lambda x: got.append(x), us=250000, arg='hello', periodic=True); \
          Timer.sleep_us(1100000); b.cancel()",
         "Timer.sleep_us(1000000)",
     ]);
-    assert_eq!(d.eval("got[1:]"), "['hello', 'hello', 'hello', 'hello']");
+    assert_eq!(d.printed("got[1:]"), "['hello', 'hello', 'hello', 'hello']");
     // callback() on a finished one-shot starts it again; callback(None) stops it.
     d.run_lines(&[
         "a.callback(lambda x: got.append('again'))",
@@ -660,7 +516,7 @@ fn alarms_pass_themselves_or_their_arg_and_follow_the_firmware_rules() {
         "c = Timer.Alarm(lambda x: got.append('never'), s=0.5); c.callback(None)",
         "Timer.sleep_us(1000000)",
     ]);
-    assert_eq!(d.eval("got[-1], len(got)"), "('again', 6)");
+    assert_eq!(d.printed("got[-1], len(got)"), "('again', 6)");
     for (bad, msg) in [
         (
             "Timer.Alarm(print)",
@@ -675,7 +531,7 @@ fn alarms_pass_themselves_or_their_arg_and_follow_the_firmware_rules() {
             "ValueError: please provide a positive number",
         ),
     ] {
-        let out = d.eval(bad);
+        let out = d.printed(bad);
         assert!(out.ends_with(msg), "{bad}: {out}");
     }
     // A Chrono measures device time.
@@ -685,13 +541,13 @@ fn alarms_pass_themselves_or_their_arg_and_follow_the_firmware_rules() {
         "Timer.sleep_us(1500000)",
         "ch.stop()",
     ]);
-    let ms: f64 = d.eval("ch.read_ms()").parse().expect("ms");
+    let ms: f64 = d.printed("ch.read_ms()").parse().expect("ms");
     assert!((1500.0..1600.0).contains(&ms), "{ms}");
 }
 
 #[test]
 fn an_exception_in_a_handler_is_reported_and_stops_the_interrupt_thread() {
-    let d = Dev::fresh();
+    let mut d = Rig::new(FlashSource::Fresh);
     d.boot();
     d.run_lines(&[
         "from machine import Timer",
@@ -699,7 +555,7 @@ fn an_exception_in_a_handler_is_reported_and_stops_the_interrupt_thread() {
     ]);
     d.handle
         .write_uart(b"a = Timer.Alarm(bad, ms=100, periodic=True)\r");
-    let text = uart_text(&collect_until(&d.events, |e| match &e.kind {
+    let text = uart(&collect_until(&d.events, |e| match &e.kind {
         EventKind::Uart { text } => String::from_utf8_lossy(text).contains("oops"),
         _ => false,
     }));
@@ -713,13 +569,13 @@ fn an_exception_in_a_handler_is_reported_and_stops_the_interrupt_thread() {
         "Timer.sleep_us(500000)",
     ]);
     // As on the module, no handler runs again until the next soft reset.
-    assert_eq!(d.eval("ok"), "[]");
+    assert_eq!(d.printed("ok"), "[]");
     d.run_lines(&["a.cancel()"]);
 }
 
 #[test]
 fn disable_irq_holds_handlers_until_enable_irq() {
-    let d = Dev::fresh();
+    let mut d = Rig::new(FlashSource::Fresh);
     d.boot();
     d.run_lines(&[
         "import machine",
@@ -728,47 +584,47 @@ fn disable_irq_holds_handlers_until_enable_irq() {
         "a = machine.Timer.Alarm(lambda x: got.append(1), ms=100)",
         "machine.Timer.sleep_us(300000)",
     ]);
-    assert_eq!(d.eval("got"), "[]");
+    assert_eq!(d.printed("got"), "[]");
     d.run_lines(&["machine.enable_irq(s)"]);
-    assert_eq!(d.eval("got"), "[1]");
+    assert_eq!(d.printed("got"), "[1]");
 }
 
 #[test]
 fn rtc_starts_at_the_epoch_and_follows_device_time() {
-    let d = Dev::fresh();
+    let mut d = Rig::new(FlashSource::Fresh);
     d.boot();
     d.run_lines(&["from machine import RTC, Timer", "rtc = RTC()"]);
-    let now = d.eval("rtc.now()[:6]");
+    let now = d.printed("rtc.now()[:6]");
     assert_eq!(now, "(1970, 1, 1, 0, 0, 0)");
     d.run_lines(&[
         "rtc.init((2024, 2, 28, 23, 59, 58))",
         "Timer.sleep_us(3000000)",
     ]);
-    assert_eq!(d.eval("rtc.now()[:6]"), "(2024, 2, 29, 0, 0, 1)");
-    assert_eq!(d.eval("rtc.now()[7] is None"), "True");
+    assert_eq!(d.printed("rtc.now()[:6]"), "(2024, 2, 29, 0, 0, 1)");
+    assert_eq!(d.printed("rtc.now()[7] is None"), "True");
     assert_eq!(
-        d.eval("rtc.ntp_sync('pool.ntp.org'), rtc.synced()"),
+        d.printed("rtc.ntp_sync('pool.ntp.org'), rtc.synced()"),
         "(None, False)"
     );
 }
 
 #[test]
 fn board_identity_functions() {
-    let d = Dev::fresh();
+    let mut d = Rig::new(FlashSource::Fresh);
     d.boot();
     d.run_lines(&["import machine"]);
-    let id = d.eval("machine.unique_id()");
+    let id = d.printed("machine.unique_id()");
     assert!(id.starts_with("b'$\\n\\xc4"), "{id}");
-    assert_eq!(d.eval("len(machine.unique_id())"), "6");
-    assert_eq!(d.eval("machine.freq()"), "160000000");
+    assert_eq!(d.printed("len(machine.unique_id())"), "6");
+    assert_eq!(d.printed("machine.freq()"), "160000000");
     assert_eq!(
-        d.eval("all(0 <= machine.rng() < 2**24 for i in range(50))"),
+        d.printed("all(0 <= machine.rng() < 2**24 for i in range(50))"),
         "True"
     );
-    assert_eq!(d.eval("machine.SD()._pycom_sd"), "True");
-    let info = d.eval("machine.info()");
+    assert_eq!(d.printed("machine.SD()._pycom_sd"), "True");
+    let info = d.printed("machine.info()");
     assert!(info.contains("System free heap: "), "{info}");
-    let dir = d.eval("dir(machine)");
+    let dir = d.printed("dir(machine)");
     for name in [
         "Pin",
         "UART",
@@ -821,28 +677,26 @@ fn board_identity_functions() {
         "helpers leak into dir(machine): {dir}"
     );
     // The same MAC after a reset.
-    d.handle.press_reset();
-    until_idle_after_reset(&d.events);
+    d.press_reset();
     d.run_lines(&["import machine"]);
-    assert_eq!(d.eval("machine.unique_id()"), id);
+    assert_eq!(d.printed("machine.unique_id()"), id);
 }
 
 #[test]
 fn a_boot_py_that_disables_the_uart_is_fixed_by_safe_boot() {
     // The safe-boot page's first example: "You disabled the WiFi/UART".
-    let d = Dev::with_files(&[("/boot.py", "from machine import UART\nUART(0).deinit()\n")]);
-    let text = uart_text(&d.boot());
+    let mut d = Rig::with_files(&[("/boot.py", "from machine import UART\nUART(0).deinit()\n")]);
+    let text = d.boot();
     assert!(text.contains("rst:0x1 (POWERON_RESET)"), "{text}");
     assert!(!text.contains("Pycom MicroPython"), "{text}");
-    assert_eq!(d.line("1 + 1"), "");
+    assert_eq!(d.type_line("1 + 1"), "");
     // A reset does not help: boot.py runs again.
-    d.handle.press_reset();
-    let text = uart_text(&until_idle_after_reset(&d.events));
+    let text = d.press_reset();
     assert!(!text.contains(">>> "), "{text}");
     // P12 high during reset: safe boot skips boot.py, and the REPL answers.
     d.handle.drive("P12", Drive::High).expect("P12");
     d.handle.press_reset();
-    let events = until_idle_after_reset(&d.events);
+    let events = d.until_idle_after_reset();
     assert!(
         events.iter().any(|e| matches!(
             e.kind,
@@ -853,8 +707,8 @@ fn a_boot_py_that_disables_the_uart_is_fixed_by_safe_boot() {
         )),
         "safe boot"
     );
-    assert!(uart_text(&events).ends_with(">>> "));
+    assert!(uart(&events).ends_with(">>> "));
     d.handle.drive("P12", Drive::Floating).expect("P12");
     d.until_idle();
-    assert_eq!(d.eval("1 + 1"), "2");
+    assert_eq!(d.printed("1 + 1"), "2");
 }

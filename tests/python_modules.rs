@@ -2,130 +2,63 @@
 //! `pycom` (LED, NVS, boot manager, OTA), `time`, `sys`, `micropython`, `gc` and the u-modules.
 //! Everything runs in virtual time; assertions are on the UART text and the LED events.
 
+mod support;
+
 use std::path::Path;
-use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
-use pycom_sim::board::Board;
-use pycom_sim::clock::TimeMode;
-use pycom_sim::device::{DeviceConfig, DeviceHandle, FlashSource, collect_until};
+use pycom_sim::device::{FlashSource, collect_until};
 use pycom_sim::event::{Event, EventKind};
+use support::{Rig, decision, led_colours, uart};
 
 const BLUE: &str = "#000050";
 const RED: &str = "#ff0000";
 
-fn device(flash: FlashSource) -> (DeviceHandle, Receiver<Event>) {
-    let handle = DeviceHandle::spawn(DeviceConfig {
-        board: Board::builtin("lopy4").expect("lopy4 board"),
-        flash,
-        reformat: false,
-        time: TimeMode::Virtual,
-        sd: None,
-    })
-    .expect("device starts");
-    let events = handle.subscribe();
-    (handle, events)
-}
-
 /// A fresh LoPy4 at the REPL prompt.
-fn booted() -> (DeviceHandle, Receiver<Event>) {
-    let (handle, events) = device(FlashSource::Fresh);
-    handle.power_on();
-    let boot = collect_until(&events, |e| e.kind == EventKind::Idle);
-    assert!(uart_text(&boot).ends_with(">>> "), "{}", uart_text(&boot));
-    (handle, events)
+fn booted() -> Rig {
+    let mut rig = Rig::new(FlashSource::Fresh);
+    let boot = rig.boot();
+    assert!(boot.ends_with(">>> "), "{boot}");
+    rig
 }
 
 /// A LoPy4 on a flash file kept in `dir`, at the REPL prompt.
-fn booted_on(dir: &Path) -> (DeviceHandle, Receiver<Event>) {
-    let (handle, events) = device(FlashSource::File(dir.join("lopy4.flash")));
-    handle.power_on();
-    collect_until(&events, |e| e.kind == EventKind::Idle);
-    (handle, events)
-}
-
-fn uart_text(events: &[Event]) -> String {
-    events
-        .iter()
-        .filter_map(|e| match &e.kind {
-            EventKind::Uart { text } => Some(String::from_utf8_lossy(text).into_owned()),
-            _ => None,
-        })
-        .collect()
-}
-
-fn leds(events: &[Event]) -> Vec<String> {
-    events
-        .iter()
-        .filter_map(|e| match &e.kind {
-            EventKind::Led { color } => Some(color.clone()),
-            _ => None,
-        })
-        .collect()
-}
-
-/// Types `line` and Enter at the prompt; returns the events until the device idles again.
-fn run(handle: &DeviceHandle, events: &Receiver<Event>, line: &str) -> Vec<Event> {
-    handle.write_uart(format!("{line}\r").as_bytes());
-    collect_until(events, |e| e.kind == EventKind::Idle)
-}
-
-/// What the REPL printed for `line` (the echo of the line and the next prompt removed).
-fn repl(handle: &DeviceHandle, events: &Receiver<Event>, line: &str) -> String {
-    let text = uart_text(&run(handle, events, line));
-    let text = text.strip_prefix(line).unwrap_or(&text);
-    let text = text.strip_prefix("\r\n").unwrap_or(text);
-    text.strip_suffix(">>> ").unwrap_or(text).to_string()
-}
-
-/// Events until the device is idle again after a reset it went through.
-fn until_idle_after_reset(events: &Receiver<Event>) -> Vec<Event> {
-    let mut reset_seen = false;
-    collect_until(events, |e| {
-        reset_seen |= matches!(e.kind, EventKind::Reset { .. });
-        reset_seen && e.kind == EventKind::Idle
-    })
+fn booted_on(dir: &Path) -> Rig {
+    let mut rig = Rig::on(&dir.join("lopy4.flash"));
+    rig.boot();
+    rig
 }
 
 /// `(safe_boot, skip_scripts)` of the bootloader's decision in `events`.
 fn boot_decision(events: &[Event]) -> (String, bool) {
-    events
-        .iter()
-        .find_map(|e| match &e.kind {
-            EventKind::Boot {
-                safe_boot,
-                skip_scripts,
-                ..
-            } => Some((safe_boot.clone(), *skip_scripts)),
-            _ => None,
-        })
-        .expect("a boot decision")
+    let (_, _, _, safe_boot, skip_scripts, _) = decision(events);
+    (safe_boot, skip_scripts)
 }
 
 #[test]
 fn rgbled_needs_the_heartbeat_off_and_shows_the_colour() {
-    let (handle, events) = booted();
-    assert_eq!(repl(&handle, &events, "import pycom"), "");
-    assert_eq!(repl(&handle, &events, "pycom.heartbeat()"), "True\r\n");
+    let mut rig = booted();
+    assert_eq!(rig.eval("import pycom"), "");
+    assert_eq!(rig.eval("pycom.heartbeat()"), "True\r\n");
     assert_eq!(
-        repl(&handle, &events, "pycom.rgbled(0xff0000)"),
+        rig.eval("pycom.rgbled(0xff0000)"),
         "Traceback (most recent call last):\r\n  File \"<stdin>\", line 1, in <module>\r\n\
          OSError: the requested operation is not possible\r\n"
     );
-    let off = run(&handle, &events, "pycom.heartbeat(False)");
-    assert!(!leds(&off).iter().any(|c| c == BLUE));
-    let red = run(&handle, &events, "pycom.rgbled(0xff0000)");
-    assert_eq!(leds(&red), vec![RED.to_string()]);
-    assert_eq!(repl(&handle, &events, "pycom.rgbled()"), "16711680\r\n");
-    let blue = run(&handle, &events, "pycom.heartbeat(True)");
-    assert_eq!(leds(&blue).first().map(String::as_str), Some(BLUE));
-    handle.shutdown();
+    let off = rig.enter("pycom.heartbeat(False)");
+    assert!(!led_colours(&off).iter().any(|c| c == BLUE));
+    let red = rig.enter("pycom.rgbled(0xff0000)");
+    assert_eq!(led_colours(&red), vec![RED.to_string()]);
+    assert_eq!(rig.eval("pycom.rgbled()"), "16711680\r\n");
+    let blue = rig.enter("pycom.heartbeat(True)");
+    assert_eq!(led_colours(&blue).first().map(String::as_str), Some(BLUE));
+    rig.shutdown();
 }
 
 #[test]
 fn dir_pycom_lists_the_firmware_functions_and_constants() {
-    let (handle, events) = booted();
-    let out = repl(&handle, &events, "import pycom; print(dir(pycom))");
+    let mut rig = booted();
+    let out = rig.eval("import pycom; print(dir(pycom))");
     for name in [
         "heartbeat",
         "rgbled",
@@ -163,190 +96,151 @@ fn dir_pycom_lists_the_firmware_functions_and_constants() {
     }
     assert!(!out.contains("'_pycom'"), "{out}");
     assert_eq!(
-        repl(
-            &handle,
-            &events,
-            "pycom.FACTORY, pycom.OTA_0, pycom.FAT, pycom.LittleFS"
-        ),
+        rig.eval("pycom.FACTORY, pycom.OTA_0, pycom.FAT, pycom.LittleFS"),
         "(0, 1, 0, 1)\r\n"
     );
-    handle.shutdown();
+    rig.shutdown();
 }
 
 #[test]
 fn nvs_values_survive_a_hard_reset_and_errors_read_like_the_firmware() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let (handle, events) = booted_on(dir.path());
+    let mut rig = booted_on(dir.path());
     let set = "import pycom; pycom.nvs_set('count', 42); pycom.nvs_set('name', b'lopy')";
-    assert_eq!(repl(&handle, &events, set), "");
-    handle.press_reset();
-    until_idle_after_reset(&events);
+    assert_eq!(rig.eval(set), "");
+    rig.press_reset();
     assert_eq!(
-        repl(
-            &handle,
-            &events,
-            "import pycom; pycom.nvs_get('count'), pycom.nvs_get('name')"
-        ),
+        rig.eval("import pycom; pycom.nvs_get('count'), pycom.nvs_get('name')"),
         "(42, 'lopy')\r\n"
     );
     assert_eq!(
-        repl(&handle, &events, "pycom.nvs_get('missing')"),
+        rig.eval("pycom.nvs_get('missing')"),
         "Traceback (most recent call last):\r\n  File \"<stdin>\", line 1, in <module>\r\n\
          ValueError: No matching object for the provided key\r\n"
     );
-    assert_eq!(
-        repl(&handle, &events, "pycom.nvs_get('missing', 7)"),
-        "7\r\n"
-    );
+    assert_eq!(rig.eval("pycom.nvs_get('missing', 7)"), "7\r\n");
     assert!(
-        repl(&handle, &events, "pycom.nvs_erase('missing')")
+        rig.eval("pycom.nvs_erase('missing')")
             .ends_with("KeyError: key not found\r\n")
     );
     assert!(
-        repl(&handle, &events, "pycom.nvs_set('x', 1.5)")
+        rig.eval("pycom.nvs_set('x', 1.5)")
             .ends_with("ValueError: Value must be string, bytes or integer\r\n")
     );
     assert!(
-        repl(&handle, &events, "pycom.nvs_set('x', 'a' * 1984)")
+        rig.eval("pycom.nvs_set('x', 'a' * 1984)")
             .ends_with("ValueError: value too long (max: 1984)\r\n")
     );
     assert_eq!(
-        repl(
-            &handle,
-            &events,
+        rig.eval(
             "pycom.nvs_set('neg', -1); pycom.nvs_erase('count'); pycom.nvs_get('neg'), pycom.nvs_get('count', None)"
         ),
         "(-1, None)\r\n"
     );
     assert_eq!(
-        repl(
-            &handle,
-            &events,
-            "pycom.nvs_erase_all(); pycom.nvs_get('name', 'gone')"
-        ),
+        rig.eval("pycom.nvs_erase_all(); pycom.nvs_get('name', 'gone')"),
         "'gone'\r\n"
     );
-    handle.shutdown();
+    rig.shutdown();
 }
 
 #[test]
 fn heartbeat_on_boot_false_keeps_the_led_dark_after_a_reset() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let (handle, events) = booted_on(dir.path());
+    let mut rig = booted_on(dir.path());
     assert_eq!(
-        repl(
-            &handle,
-            &events,
-            "import pycom; pycom.heartbeat_on_boot(False); pycom.heartbeat_on_boot()"
-        ),
+        rig.eval("import pycom; pycom.heartbeat_on_boot(False); pycom.heartbeat_on_boot()"),
         "False\r\n"
     );
-    handle.press_reset();
-    let after = until_idle_after_reset(&events);
+    rig.handle.press_reset();
+    let after = rig.until_idle_after_reset();
     let reset_at = after
         .iter()
         .position(|e| matches!(e.kind, EventKind::Reset { .. }))
         .expect("a reset");
-    let colours = leds(&after[reset_at..]);
+    let colours = led_colours(&after[reset_at..]);
     assert!(!colours.iter().any(|c| c == BLUE), "{colours:?}");
-    assert_eq!(
-        repl(&handle, &events, "import pycom; pycom.heartbeat()"),
-        "False\r\n"
-    );
+    assert_eq!(rig.eval("import pycom; pycom.heartbeat()"), "False\r\n");
     // The other bytes of the config block are kept: the fs type the flash was made with.
-    assert_eq!(repl(&handle, &events, "pycom.bootmgr()[1]"), "'FAT'\r\n");
-    assert_eq!(repl(&handle, &events, "pycom.heartbeat_on_boot(True)"), "");
-    handle.press_reset();
-    let again = until_idle_after_reset(&events);
-    assert!(leds(&again).iter().any(|c| c == BLUE));
-    handle.shutdown();
+    assert_eq!(rig.eval("pycom.bootmgr()[1]"), "'FAT'\r\n");
+    assert_eq!(rig.eval("pycom.heartbeat_on_boot(True)"), "");
+    rig.handle.press_reset();
+    let again = rig.until_idle_after_reset();
+    assert!(led_colours(&again).iter().any(|c| c == BLUE));
+    rig.shutdown();
 }
 
 #[test]
 fn bootmgr_reports_the_record_and_safeboot_reset_gives_one_safe_boot() {
-    let (handle, events) = booted();
+    let mut rig = booted();
     assert_eq!(
-        repl(&handle, &events, "import pycom; pycom.bootmgr()"),
+        rig.eval("import pycom; pycom.bootmgr()"),
         "('Factory', 'FAT', 'SafeBoot: False', 'Status: Ready')\r\n"
     );
     assert!(
-        repl(&handle, &events, "pycom.bootmgr(safeboot=2)")
+        rig.eval("pycom.bootmgr(safeboot=2)")
             .ends_with("ValueError: Error safeboot must be True or False!\r\n")
     );
     assert!(
-        repl(
-            &handle,
-            &events,
-            "pycom.bootmgr(boot_partition=pycom.FACTORY)"
-        )
-        .ends_with("ValueError: Error invalid boot partition! or partition already active!\r\n")
+        rig.eval("pycom.bootmgr(boot_partition=pycom.FACTORY)")
+            .ends_with(
+                "ValueError: Error invalid boot partition! or partition already active!\r\n"
+            )
     );
     assert!(
-        repl(&handle, &events, "pycom.bootmgr(fs_type=7)")
+        rig.eval("pycom.bootmgr(fs_type=7)")
             .ends_with("ValueError: Error invalid filesystem type!\r\n")
     );
     // Without reset the request is only stored.
-    assert_eq!(repl(&handle, &events, "pycom.bootmgr(safeboot=True)"), "");
-    assert_eq!(
-        repl(&handle, &events, "pycom.bootmgr()[2]"),
-        "'SafeBoot: True'\r\n"
-    );
-    assert_eq!(repl(&handle, &events, "pycom.bootmgr(safeboot=False)"), "");
-    handle.write_uart(b"pycom.bootmgr(safeboot=True, reset=True)\r");
-    let safe = until_idle_after_reset(&events);
+    assert_eq!(rig.eval("pycom.bootmgr(safeboot=True)"), "");
+    assert_eq!(rig.eval("pycom.bootmgr()[2]"), "'SafeBoot: True'\r\n");
+    assert_eq!(rig.eval("pycom.bootmgr(safeboot=False)"), "");
+    rig.handle
+        .write_uart(b"pycom.bootmgr(safeboot=True, reset=True)\r");
+    let safe = rig.until_idle_after_reset();
     assert_eq!(boot_decision(&safe), ("current".to_string(), true));
     assert_eq!(
-        repl(&handle, &events, "import pycom; pycom.bootmgr()[2]"),
+        rig.eval("import pycom; pycom.bootmgr()[2]"),
         "'SafeBoot: True'\r\n"
     );
-    handle.press_reset();
-    let normal = until_idle_after_reset(&events);
+    rig.handle.press_reset();
+    let normal = rig.until_idle_after_reset();
     assert_eq!(boot_decision(&normal), ("none".to_string(), false));
-    handle.shutdown();
+    rig.shutdown();
 }
 
 #[test]
 fn ota_writes_the_other_slot_and_switches_the_record() {
-    let (handle, events) = booted();
+    let mut rig = booted();
     assert_eq!(
-        repl(&handle, &events, "import pycom; hex(pycom.ota_slot())"),
+        rig.eval("import pycom; hex(pycom.ota_slot())"),
         "'0x210000'\r\n"
     );
-    let out = repl(
-        &handle,
-        &events,
-        "pycom.ota_start(); pycom.ota_write(b'\\xe9' + bytes(5000)); pycom.ota_finish()",
-    );
+    let out =
+        rig.eval("pycom.ota_start(); pycom.ota_write(b'\\xe9' + bytes(5000)); pycom.ota_finish()");
     assert_eq!(
         out,
         "Full Update Image detected. Restart the device to load the new firmware.\r\n"
     );
     assert_eq!(
-        repl(&handle, &events, "pycom.bootmgr(), pycom.ota_verify()"),
+        rig.eval("pycom.bootmgr(), pycom.ota_verify()"),
         "(('ota_0', 'FAT', 'SafeBoot: False', 'Status: Check'), False)\r\n"
     );
     // An image already pending: the firmware writes and prints nothing.
     assert_eq!(
-        repl(
-            &handle,
-            &events,
-            "pycom.ota_start(); pycom.ota_write(b'\\xe9'); pycom.ota_finish()"
-        ),
+        rig.eval("pycom.ota_start(); pycom.ota_write(b'\\xe9'); pycom.ota_finish()"),
         ""
     );
-    assert_eq!(
-        repl(&handle, &events, "pycom.diff_update_enabled()"),
-        "False\r\n"
-    );
-    handle.shutdown();
+    assert_eq!(rig.eval("pycom.diff_update_enabled()"), "False\r\n");
+    rig.shutdown();
 }
 
 #[test]
 fn time_sleep_advances_device_time_not_wall_time() {
-    let (handle, events) = booted();
-    assert_eq!(repl(&handle, &events, "import time"), "");
+    let mut rig = booted();
+    assert_eq!(rig.eval("import time"), "");
     let started = Instant::now();
-    let log = run(&handle, &events, "time.sleep(5); print('woke')");
+    let log = rig.enter("time.sleep(5); print('woke')");
     let wall = started.elapsed();
     let echo_us = log
         .iter()
@@ -365,192 +259,141 @@ fn time_sleep_advances_device_time_not_wall_time() {
     );
     assert!(wall < Duration::from_secs(3), "took {wall:?}");
     assert_eq!(
-        repl(
-            &handle,
-            &events,
-            "t = time.ticks_ms(); time.sleep_ms(250); time.ticks_diff(time.ticks_ms(), t)"
-        ),
+        rig.eval("t = time.ticks_ms(); time.sleep_ms(250); time.ticks_diff(time.ticks_ms(), t)"),
         "250\r\n"
     );
-    handle.shutdown();
+    rig.shutdown();
 }
 
 #[test]
 fn ticks_wrap_like_the_firmware_and_the_clock_starts_at_1970() {
-    let (handle, events) = booted();
-    assert_eq!(repl(&handle, &events, "import utime"), "");
+    let mut rig = booted();
+    assert_eq!(rig.eval("import utime"), "");
     assert_eq!(
-        repl(
-            &handle,
-            &events,
+        rig.eval(
             "utime.ticks_diff(5, 0xFFFFFFFB), utime.ticks_diff(0xFFFFFFFB, 5), utime.ticks_add(0xFFFFFFFF, 2)"
         ),
         "(10, -10, 1)\r\n"
     );
     assert_eq!(
-        repl(
-            &handle,
-            &events,
-            "utime.localtime(0), utime.gmtime(951782400)"
-        ),
+        rig.eval("utime.localtime(0), utime.gmtime(951782400)"),
         "((1970, 1, 1, 0, 0, 0, 3, 1), (2000, 2, 29, 0, 0, 0, 1, 60))\r\n"
     );
     assert_eq!(
-        repl(
-            &handle,
-            &events,
-            "utime.mktime((2000, 2, 29, 0, 0, 0, 1, 60)), utime.time() < 60"
-        ),
+        rig.eval("utime.mktime((2000, 2, 29, 0, 0, 0, 1, 60)), utime.time() < 60"),
         "(951782400, True)\r\n"
     );
-    handle.shutdown();
+    rig.shutdown();
 }
 
 #[test]
 fn sys_micropython_and_gc_look_like_micropython() {
-    let (handle, events) = booted();
+    let mut rig = booted();
     assert_eq!(
-        repl(
-            &handle,
-            &events,
+        rig.eval(
             "import sys; sys.implementation.name, sys.implementation.version, sys.platform, sys.path"
         ),
         "('micropython', (1, 11, 0), 'LoPy4', ['', '/flash', '/flash/lib'])\r\n"
     );
     assert_eq!(
-        repl(
-            &handle,
-            &events,
-            "import gc; gc.collect(); gc.mem_free() + gc.mem_alloc(), gc.isenabled()"
-        ),
+        rig.eval("import gc; gc.collect(); gc.mem_free() + gc.mem_alloc(), gc.isenabled()"),
         "(2561344, True)\r\n"
     );
-    let info = repl(
-        &handle,
-        &events,
-        "import micropython; micropython.mem_info()",
-    );
+    let info = rig.eval("import micropython; micropython.mem_info()");
     assert!(info.contains("GC: total: 2561344, used: "), "{info}");
     assert_eq!(
-        repl(
-            &handle,
-            &events,
+        rig.eval(
             "micropython.const(7), callable(micropython.kbd_intr), micropython.schedule(print, 'ran')"
         ),
         "ran\r\n(7, True, None)\r\n"
     );
     assert_eq!(
-        repl(
-            &handle,
-            &events,
+        rig.eval(
             "exec(\"try:\\n sys.exit(3)\\nexcept SystemExit as e:\\n print('exit', e.args)\"); sys.maxsize"
         ),
         "exit (3,)\r\n2147483647\r\n"
     );
-    handle.shutdown();
+    rig.shutdown();
 }
 
 #[test]
 fn u_modules_round_trip() {
-    let (handle, events) = booted();
+    let mut rig = booted();
     assert_eq!(
-        repl(
-            &handle,
-            &events,
+        rig.eval(
             "import ujson; s = ujson.dumps({'a': [1, 2.5, None, True], 'b': 'x'}); s, ujson.loads(s) == {'a': [1, 2.5, None, True], 'b': 'x'}"
         ),
         "('{\"a\": [1, 2.5, null, true], \"b\": \"x\"}', True)\r\n"
     );
     assert!(
-        repl(&handle, &events, "ujson.loads('{bad')")
+        rig.eval("ujson.loads('{bad')")
             .ends_with("ValueError: syntax error in JSON\r\n")
     );
     assert_eq!(
-        repl(
-            &handle,
-            &events,
+        rig.eval(
             "import ustruct; b = ustruct.pack('<hI', -2, 7); b, ustruct.unpack('<hI', b), ustruct.calcsize('<hI')"
         ),
         "(b'\\xfe\\xff\\x07\\x00\\x00\\x00', (-2, 7), 6)\r\n"
     );
     assert_eq!(
-        repl(
-            &handle,
-            &events,
+        rig.eval(
             "import ubinascii; h = ubinascii.hexlify(b'\\x00\\xffpy'); h, ubinascii.unhexlify(h), ubinascii.b2a_base64(b'py'), ubinascii.a2b_base64('cHk='), ubinascii.crc32(b'py')"
         ),
         "(b'00ff7079', b'\\x00\\xffpy', b'cHk=\\n', b'py', 1195352721)\r\n"
     );
     assert_eq!(
-        repl(
-            &handle,
-            &events,
-            "import uhashlib; ubinascii.hexlify(uhashlib.sha256(b'abc').digest())"
-        ),
+        rig.eval("import uhashlib; ubinascii.hexlify(uhashlib.sha256(b'abc').digest())"),
         "b'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad'\r\n"
     );
     assert_eq!(
-        repl(
-            &handle,
-            &events,
+        rig.eval(
             "import ure; m = ure.search(r'(\\d+)-(\\w+)', 'id 12-ab!'); m.group(0), m.groups(), ure.sub(r'(\\d)', r'<\\1>', 'a1b2')"
         ),
         "('12-ab', ('12', 'ab'), 'a<1>b<2>')\r\n"
     );
     assert_eq!(
-        repl(
-            &handle,
-            &events,
+        rig.eval(
             "import ucollections, uio, uerrno; P = ucollections.namedtuple('P', ('x', 'y')); P(1, 2), uio.BytesIO(b'ab').read(), uerrno.errorcode[uerrno.ENOENT]"
         ),
         "(P(x=1, y=2), b'ab', 'ENOENT')\r\n"
     );
-    assert_eq!(
-        repl(&handle, &events, "import math; math.sqrt(16.0)"),
-        "4.0\r\n"
-    );
-    handle.shutdown();
+    assert_eq!(rig.eval("import math; math.sqrt(16.0)"), "4.0\r\n");
+    rig.shutdown();
 }
 
 /// Sends `code` (which runs busily for a while), then Ctrl-C once it is running.
-fn interrupt_busy_code(handle: &DeviceHandle, events: &Receiver<Event>, code: &str) -> String {
-    handle.write_uart(format!("{code}\r").as_bytes());
+fn interrupt_busy_code(rig: &mut Rig, code: &str) -> String {
+    rig.handle.write_uart(format!("{code}\r").as_bytes());
     // Wait for the echo of Enter (the code is compiling or running), then for it to be busy.
     let mut text = String::new();
-    let _ = collect_until(events, |e| {
+    let _ = collect_until(&rig.events, |e| {
         if let EventKind::Uart { text: t } = &e.kind {
             text.push_str(&String::from_utf8_lossy(t));
         }
         text.ends_with("\r\n")
     });
     std::thread::sleep(Duration::from_millis(400));
-    handle.write_uart(b"\x03");
-    text.push_str(&uart_text(&collect_until(events, |e| {
-        e.kind == EventKind::Idle
-    })));
+    rig.handle.write_uart(b"\x03");
+    text.push_str(&uart(&rig.until_idle()));
     text
 }
 
 #[test]
 fn kbd_intr_decides_whether_ctrl_c_interrupts_running_code() {
-    let (handle, events) = booted();
-    assert_eq!(repl(&handle, &events, "import micropython, time"), "");
+    let mut rig = booted();
+    assert_eq!(rig.eval("import micropython, time"), "");
     let spin = "exec(\"t = time.ticks_ms()\\nwhile time.ticks_diff(time.ticks_ms(), t) < 1500: pass\\nprint('finished')\")";
     // kbd_intr(-1) holds for the rest of the code it runs in (the firmware re-arms Ctrl-C at the
     // start of each REPL input).
-    let uninterrupted = interrupt_busy_code(
-        &handle,
-        &events,
-        &format!("micropython.kbd_intr(-1); {spin}"),
-    );
+    let uninterrupted = interrupt_busy_code(&mut rig, &format!("micropython.kbd_intr(-1); {spin}"));
     assert!(uninterrupted.contains("finished"), "{uninterrupted}");
     assert!(
         !uninterrupted.contains("KeyboardInterrupt"),
         "{uninterrupted}"
     );
-    assert_eq!(repl(&handle, &events, "micropython.kbd_intr(3)"), "");
-    let interrupted = interrupt_busy_code(&handle, &events, "while True: pass\r");
+    assert_eq!(rig.eval("micropython.kbd_intr(3)"), "");
+    let interrupted = interrupt_busy_code(&mut rig, "while True: pass\r");
     assert!(interrupted.contains("KeyboardInterrupt"), "{interrupted}");
     assert!(interrupted.ends_with(">>> "), "{interrupted}");
-    handle.shutdown();
+    rig.shutdown();
 }

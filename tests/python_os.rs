@@ -2,94 +2,18 @@
 //! `/flash` with the firmware's default files, files that persist across resets, `os.mkfs`
 //! wiping only the flash, an SD card that is a host directory and nothing more of the host.
 
-use std::path::{Path, PathBuf};
-use std::sync::mpsc::Receiver;
+mod support;
 
-use pycom_sim::board::Board;
-use pycom_sim::clock::TimeMode;
-use pycom_sim::device::{DeviceConfig, DeviceHandle, FlashSource, collect_until};
-use pycom_sim::event::{Event, EventKind};
+use std::path::Path;
+
+use pycom_sim::device::FlashSource;
+use support::Rig;
 
 /// Makes a `machine.SD()`-like object at the prompt (the marker `os.mount` looks for).
 const SD_CLASS: &str = "SD = type('SD', (), {'_pycom_sd': True})";
 
-struct Rig {
-    handle: DeviceHandle,
-    events: Receiver<Event>,
-}
-
-impl Rig {
-    fn new(flash: FlashSource, sd: Option<PathBuf>) -> Rig {
-        Rig::on_board("lopy4", flash, sd)
-    }
-
-    fn on_board(board: &str, flash: FlashSource, sd: Option<PathBuf>) -> Rig {
-        let handle = DeviceHandle::spawn(DeviceConfig {
-            board: Board::builtin(board).expect("built-in board"),
-            flash,
-            reformat: false,
-            time: TimeMode::Virtual,
-            sd,
-        })
-        .expect("device starts");
-        let events = handle.subscribe();
-        Rig { handle, events }
-    }
-
-    /// Powers on; returns the UART text up to the first idle prompt.
-    fn boot(&mut self) -> String {
-        self.handle.power_on();
-        self.until_idle()
-    }
-
-    fn until_idle(&mut self) -> String {
-        uart(&collect_until(&self.events, |e| e.kind == EventKind::Idle))
-    }
-
-    /// Types one line (ending in `\r`); returns what followed the echo until the device idled.
-    fn line(&mut self, line: &str) -> String {
-        self.handle.write_uart(format!("{line}\r").as_bytes());
-        let text = self.until_idle();
-        let echo = format!("{line}\r\n");
-        text.strip_prefix(&echo).unwrap_or(&text).to_string()
-    }
-
-    /// Types a line and returns its output without the next prompt.
-    fn eval(&mut self, line: &str) -> String {
-        let out = self.line(line);
-        out.strip_suffix(">>> ").unwrap_or(&out).to_string()
-    }
-
-    /// Ctrl-D at an empty prompt: soft reset. Returns the text up to the new prompt.
-    fn soft_reset(&mut self) -> String {
-        self.handle.write_uart(b"\x04");
-        self.until_idle()
-    }
-
-    /// The reset button; returns the text up to the prompt after the reboot.
-    fn press_reset(&mut self) -> String {
-        self.handle.press_reset();
-        let mut reset = false;
-        let events = collect_until(&self.events, |e| {
-            reset |= matches!(e.kind, EventKind::Reset { .. });
-            reset && e.kind == EventKind::Idle
-        });
-        uart(&events)
-    }
-}
-
-fn uart(events: &[Event]) -> String {
-    events
-        .iter()
-        .filter_map(|e| match &e.kind {
-            EventKind::Uart { text } => Some(String::from_utf8_lossy(text).into_owned()),
-            _ => None,
-        })
-        .collect()
-}
-
 fn fresh() -> Rig {
-    let mut rig = Rig::new(FlashSource::Fresh, None);
+    let mut rig = Rig::new(FlashSource::Fresh);
     rig.boot();
     assert_eq!(rig.line("import os"), ">>> ");
     rig
@@ -97,7 +21,7 @@ fn fresh() -> Rig {
 
 /// A device with an SD card backed by `sd`, `os` imported and the card mounted at `/sd`.
 fn with_sd(flash: FlashSource, sd: &Path) -> Rig {
-    let mut rig = Rig::new(flash, Some(sd.to_path_buf()));
+    let mut rig = Rig::spawn("lopy4", flash, Some(sd.to_path_buf()));
     rig.boot();
     assert_eq!(rig.line("import os"), ">>> ");
     mount_sd(&mut rig);
@@ -114,8 +38,7 @@ fn mount_sd(rig: &mut Rig) {
 fn block(rig: &mut Rig, lines: &[&str]) -> String {
     let mut input = lines.join("\r");
     input.push_str("\r\r");
-    rig.handle.write_uart(input.as_bytes());
-    let text = rig.until_idle();
+    let text = rig.type_bytes(input.as_bytes());
     let out = text
         .rsplit_once("... \r\n")
         .map_or(text.as_str(), |(_, o)| o);
@@ -170,7 +93,7 @@ fn flash_holds_the_default_files_and_root_lists_the_mounts() {
 fn a_written_file_reads_back_and_survives_a_reset() {
     let dir = tempfile::tempdir().expect("tempdir");
     let flash = FlashSource::File(dir.path().join("lopy4.flash"));
-    let mut rig = Rig::new(flash, None);
+    let mut rig = Rig::new(flash);
     rig.boot();
     assert_eq!(rig.eval("f = open('/flash/data.txt', 'w')"), "");
     assert_eq!(rig.eval("f.write('hello\\nworld\\n')"), "12\r\n");
@@ -337,7 +260,7 @@ fn uname_names_the_booted_image_and_the_board() {
     assert_eq!(rig.eval("import uos; uos.uname().sysname"), "'LoPy4'\r\n");
 
     // A board without LoRa or Sigfox has only the five base fields.
-    let mut wipy = Rig::on_board("wipy3", FlashSource::Fresh, None);
+    let mut wipy = Rig::spawn("wipy3", FlashSource::Fresh, None);
     wipy.boot();
     assert_eq!(
         wipy.eval("import os; os.uname()"),
@@ -550,7 +473,7 @@ fn fsformat_sd_empties_only_the_sd_directory() {
 fn an_unclosed_file_is_written_at_soft_reset_but_lost_at_the_reset_button() {
     let dir = tempfile::tempdir().expect("tempdir");
     let flash = FlashSource::File(dir.path().join("lopy4.flash"));
-    let mut rig = Rig::new(flash, None);
+    let mut rig = Rig::new(flash);
     rig.boot();
     assert_eq!(
         rig.eval("f = open('/flash/soft.txt', 'w'); f.write('soft')"),

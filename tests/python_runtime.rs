@@ -8,7 +8,7 @@ use std::time::Duration;
 use pycom_sim::device::FlashSource;
 use pycom_sim::event::EventKind;
 use pycom_sim::gpio::Drive;
-use support::{BANNER, FlashDir, Rig, after_rom, boots, uart};
+use support::{BANNER, FlashDir, Rig, after_rom, boots, install_ota, uart};
 
 const SCRIPTS: &[(&str, &str)] = &[
     ("/boot.py", "print('boot.py ran')\n"),
@@ -150,8 +150,7 @@ fn safe_boot_skips_boot_py_and_main_py_until_the_next_hard_reset() {
         format!("\r\nPYB: soft reboot\r\n{BANNER}>>> ")
     );
     // The next hard reset is a normal boot again.
-    rig.handle.press_reset();
-    let text = uart(&rig.until_idle_after_reset());
+    let text = rig.press_reset();
     assert_eq!(
         after_rom(&text),
         format!("boot.py ran\r\nmain.py ran\r\n{BANNER}>>> ")
@@ -188,15 +187,14 @@ fn ctrl_f_requests_a_safe_boot_and_hard_resets_through_the_rom() {
         }
     )));
     // The request was a one-shot: the next reset is normal.
-    rig.handle.press_reset();
-    let text = uart(&rig.until_idle_after_reset());
+    let text = rig.press_reset();
     assert!(after_rom(&text).starts_with("boot.py ran\r\nmain.py ran\r\n"));
 }
 
 #[test]
 fn the_previous_image_boots_with_its_own_version_in_the_banner() {
     let flash = FlashDir::new(&[]);
-    install_ota(&flash.path, "1.20.2.r7");
+    install_ota(&flash.path, "1.20.2.r7", false);
     let mut rig = Rig::on(&flash.path);
     let text = rig.boot();
     assert!(after_rom(&text).starts_with("Pycom MicroPython 1.20.2.r7 [v1.11-ffb0e1c]"));
@@ -215,29 +213,11 @@ fn the_previous_image_boots_with_its_own_version_in_the_banner() {
         after_rom(&text).starts_with("Pycom MicroPython 1.20.2.r4 [v1.11-ffb0e1c]"),
         "{text}"
     );
-    rig.handle.press_reset();
-    let text = uart(&rig.until_idle_after_reset());
+    let text = rig.press_reset();
     assert!(
         after_rom(&text).starts_with("Pycom MicroPython 1.20.2.r7"),
         "not persistent"
     );
-}
-
-/// Puts `version` into ota_0 as `pycom.ota_finish()` would leave it.
-fn install_ota(path: &std::path::Path, version: &str) {
-    use pycom_sim::flash::{FlashFile, OpenOptions};
-    use pycom_sim::image::{ImageSpec, build_image, default_image, default_spec};
-    let board = support::lopy4();
-    let (mut flash, _) =
-        FlashFile::open_or_create(path, &board, &default_image(), OpenOptions::default()).unwrap();
-    let image = build_image(&ImageSpec {
-        version: version.to_string(),
-        ..default_spec()
-    });
-    flash.erase_and_write(board.ota0_offset(), &image).unwrap();
-    let record = pycom_boot::otadata::read_record(&mut flash, board.otadata_offset()).unwrap();
-    let next = pycom_boot::updates::after_ota_finish(&record, image.len() as u32);
-    pycom_boot::otadata::write_record(&mut flash, board.otadata_offset(), &next).unwrap();
 }
 
 #[test]

@@ -1,5 +1,9 @@
-//! Shared test rig: a virtual LoPy4 in virtual time, driven through `DeviceHandle` like a user
-//! at the UART would, with the transcript and events it produced.
+//! Shared test rig: a virtual board in virtual time, driven through `DeviceHandle` like a user
+//! at the UART would, with the transcript and events it produced, and the helpers that read
+//! those events (UART text, LED timeline, pin levels, boot decisions).
+//!
+//! Each integration test is its own crate and includes this module with `mod support;`; not every
+//! crate uses every helper.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
@@ -10,6 +14,7 @@ use pycom_sim::clock::TimeMode;
 use pycom_sim::device::{DeviceConfig, DeviceHandle, FlashSource, collect_until};
 use pycom_sim::event::{Event, EventKind};
 use pycom_sim::flash::{FlashFile, OpenOptions};
+use pycom_sim::image::{ImageSpec, build_image, default_image, default_spec};
 
 pub const BANNER: &str = "Pycom MicroPython 1.20.2.r4 [v1.11-ffb0e1c] on 2021-01-12; LoPy4 with ESP32\r\nType \"help()\" for more information.\r\n";
 
@@ -35,33 +40,65 @@ impl FlashDir {
 /// Creates (if needed) the flash file at `path` and writes `files` (`/main.py`, …) into /flash.
 pub fn write_files(path: &Path, files: &[(&str, &str)]) {
     let board = lopy4();
-    let (mut flash, _) = FlashFile::open_or_create(
-        path,
-        &board,
-        &pycom_sim::image::default_image(),
-        OpenOptions::default(),
-    )
-    .expect("flash file");
+    let (mut flash, _) =
+        FlashFile::open_or_create(path, &board, &default_image(), OpenOptions::default())
+            .expect("flash file");
     for (name, text) in files {
         pycom_sim::fs::write_file(&mut flash, board.fs, name, text.as_bytes()).expect("write file");
     }
 }
 
-/// A running device and everything it has emitted so far.
+/// Puts an image of `version` into the LoPy4 flash file at `path` (created if needed) the way
+/// `pycom.ota_finish()` leaves it: written to ota_0, the otadata record in CHECK status. A
+/// `corrupt` image is damaged after it was built, so that its check fails at boot.
+pub fn install_ota(path: &Path, version: &str, corrupt: bool) {
+    let board = lopy4();
+    let (mut flash, _) =
+        FlashFile::open_or_create(path, &board, &default_image(), OpenOptions::default())
+            .expect("flash file");
+    let mut image = build_image(&ImageSpec {
+        version: version.to_string(),
+        ..default_spec()
+    });
+    if corrupt {
+        let middle = image.len() / 2;
+        image[middle] ^= 0x40;
+    }
+    flash
+        .erase_and_write(board.ota0_offset(), &image)
+        .expect("write ota_0");
+    let record =
+        pycom_boot::otadata::read_record(&mut flash, board.otadata_offset()).expect("otadata");
+    let next = pycom_boot::updates::after_ota_finish(&record, image.len() as u32);
+    pycom_boot::otadata::write_record(&mut flash, board.otadata_offset(), &next).expect("otadata");
+}
+
+/// A running device and everything its `until_*` methods have collected so far.
 pub struct Rig {
     pub handle: DeviceHandle,
     pub events: Receiver<Event>,
+    /// The events collected by `until_idle`, `until_idle_after_reset` and the methods built on
+    /// them, in order.
     pub log: Vec<Event>,
+    /// The flash file of `Rig::with_files`, kept until the device is gone (fields drop in order).
+    flash_dir: Option<FlashDir>,
 }
 
 impl Rig {
+    /// A LoPy4 on `flash`, without an SD card.
     pub fn new(flash: FlashSource) -> Rig {
+        Rig::spawn("lopy4", flash, None)
+    }
+
+    /// The built-in `board` on `flash`, with `sd` (a host directory) as its SD card if given.
+    /// The device is not powered on yet.
+    pub fn spawn(board: &str, flash: FlashSource, sd: Option<PathBuf>) -> Rig {
         let handle = DeviceHandle::spawn(DeviceConfig {
-            board: lopy4(),
+            board: Board::builtin(board).expect("built-in board"),
             flash,
             reformat: false,
             time: TimeMode::Virtual,
-            sd: None,
+            sd,
         })
         .expect("device starts");
         let events = handle.subscribe();
@@ -69,11 +106,27 @@ impl Rig {
             handle,
             events,
             log: Vec::new(),
+            flash_dir: None,
         }
     }
 
+    /// A LoPy4 on the flash file at `path` (created if needed).
     pub fn on(path: &Path) -> Rig {
         Rig::new(FlashSource::File(path.to_path_buf()))
+    }
+
+    /// A LoPy4 on a flash file in a temporary directory, with `files` written into `/flash`. The
+    /// directory lives as long as the rig.
+    pub fn with_files(files: &[(&str, &str)]) -> Rig {
+        let flash = FlashDir::new(files);
+        let mut rig = Rig::on(&flash.path);
+        rig.flash_dir = Some(flash);
+        rig
+    }
+
+    /// Stops the device thread.
+    pub fn shutdown(self) {
+        self.handle.shutdown();
     }
 
     /// Collects events until the device is idle; returns the new ones.
@@ -83,7 +136,8 @@ impl Rig {
         new
     }
 
-    /// Collects until idle after a reset has been seen.
+    /// Collects events until the device is idle again after a reset it went through (events of
+    /// commands sent before the reset may end an idle period of their own first); returns them.
     pub fn until_idle_after_reset(&mut self) -> Vec<Event> {
         let mut reset = false;
         let new = collect_until(&self.events, |e| {
@@ -94,10 +148,15 @@ impl Rig {
         new
     }
 
+    /// Powers on and returns the events up to the first idle (the prompt, or download mode).
+    pub fn boot_events(&mut self) -> Vec<Event> {
+        self.handle.power_on();
+        self.until_idle()
+    }
+
     /// Powers on and returns the UART text up to the idle prompt.
     pub fn boot(&mut self) -> String {
-        self.handle.power_on();
-        uart(&self.until_idle())
+        uart(&self.boot_events())
     }
 
     /// Types `bytes` and returns what the device printed until it was idle again.
@@ -106,11 +165,67 @@ impl Rig {
         uart(&self.until_idle())
     }
 
-    /// Types one line (with `\r`) and returns the output after the echoed line.
+    /// Types `line` and Enter (`\r`); returns the events until the device is idle again.
+    pub fn enter(&mut self, line: &str) -> Vec<Event> {
+        self.handle.write_uart(format!("{line}\r").as_bytes());
+        self.until_idle()
+    }
+
+    /// Types `line` and Enter; returns everything the device printed until it was idle again,
+    /// the echo of the line included.
+    pub fn type_line(&mut self, line: &str) -> String {
+        uart(&self.enter(line))
+    }
+
+    /// Types one line (with `\r`) and returns the output after the echoed line (the whole
+    /// output if there was no echo), the next prompt included.
     pub fn line(&mut self, line: &str) -> String {
-        let text = self.type_bytes(format!("{line}\r").as_bytes());
+        let text = self.type_line(line);
         let echo = format!("{line}\r\n");
         text.strip_prefix(&echo).unwrap_or(&text).to_string()
+    }
+
+    /// Types a line and returns its output as `line` does, without the next prompt: `"4\r\n"`,
+    /// or `""` for a statement that prints nothing.
+    pub fn eval(&mut self, line: &str) -> String {
+        let out = self.line(line);
+        out.strip_suffix(">>> ").unwrap_or(&out).to_string()
+    }
+
+    /// Evaluates `expr` at the prompt and returns what it printed without the echo, the final
+    /// line break and the prompt (`"True"`); panics unless the echo and the prompt are there.
+    pub fn printed(&mut self, expr: &str) -> String {
+        let text = self.type_line(expr);
+        let echo = format!("{expr}\r\n");
+        let rest = text.strip_prefix(&echo).unwrap_or_else(|| {
+            panic!("expected the echo of {expr:?}, got {text:?}");
+        });
+        rest.strip_suffix(">>> ")
+            .unwrap_or_else(|| panic!("expected a prompt after {expr:?}, got {text:?}"))
+            .trim_end_matches("\r\n")
+            .to_string()
+    }
+
+    /// Types each line at the prompt; none of them may raise.
+    pub fn run_lines(&mut self, lines: &[&str]) {
+        for l in lines {
+            let out = self.type_line(l);
+            assert!(
+                !out.contains("Traceback"),
+                "{l:?} failed on the device:\n{out}"
+            );
+        }
+    }
+
+    /// Ctrl-D (a soft reset at an empty prompt); returns the text up to the next idle prompt.
+    pub fn soft_reset(&mut self) -> String {
+        self.type_bytes(b"\x04")
+    }
+
+    /// Presses the reset button; returns the text up to the prompt after the reboot.
+    pub fn press_reset(&mut self) -> String {
+        self.handle.press_reset();
+        uart(&self.until_idle_after_reset())
     }
 }
 
@@ -131,8 +246,47 @@ pub fn after_rom(text: &str) -> &str {
         .map_or(text, |(_, rest)| rest)
 }
 
-/// Boot decisions in the events: (slot, version, safe_boot, skip_scripts, software_request).
-pub fn boots(events: &[Event]) -> Vec<(String, String, String, bool, bool)> {
+/// `(device ms, colour)` of every LED change.
+pub fn led_timeline(events: &[Event]) -> Vec<(u64, String)> {
+    events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::Led { color } => Some((e.time_ms(), color.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The colour of every LED change (`"#000050"`), in order.
+pub fn led_colours(events: &[Event]) -> Vec<String> {
+    led_timeline(events).into_iter().map(|(_, c)| c).collect()
+}
+
+/// The `(pin, level)` of every Pin event.
+pub fn pin_levels(events: &[Event]) -> Vec<(String, u8)> {
+    events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::Pin { pin, level, .. } => Some((pin.clone(), *level)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// One bootloader decision, as its `Boot` event reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BootDecision {
+    pub time_ms: u64,
+    pub slot: String,
+    pub version: String,
+    pub safe_boot: String,
+    pub skip_scripts: bool,
+    pub rolled_back: bool,
+    pub software_request: bool,
+}
+
+/// Every bootloader decision in the events, in order.
+pub fn boot_decisions(events: &[Event]) -> Vec<BootDecision> {
     events
         .iter()
         .filter_map(|e| match &e.kind {
@@ -141,16 +295,52 @@ pub fn boots(events: &[Event]) -> Vec<(String, String, String, bool, bool)> {
                 version,
                 safe_boot,
                 skip_scripts,
+                rolled_back,
                 software_request,
                 ..
-            } => Some((
-                slot.clone(),
-                version.clone(),
-                safe_boot.clone(),
-                *skip_scripts,
-                *software_request,
-            )),
+            } => Some(BootDecision {
+                time_ms: e.time_ms(),
+                slot: slot.clone(),
+                version: version.clone(),
+                safe_boot: safe_boot.clone(),
+                skip_scripts: *skip_scripts,
+                rolled_back: *rolled_back,
+                software_request: *software_request,
+            }),
             _ => None,
         })
         .collect()
+}
+
+/// Boot decisions in the events: (slot, version, safe_boot, skip_scripts, software_request).
+pub fn boots(events: &[Event]) -> Vec<(String, String, String, bool, bool)> {
+    boot_decisions(events)
+        .into_iter()
+        .map(|b| {
+            (
+                b.slot,
+                b.version,
+                b.safe_boot,
+                b.skip_scripts,
+                b.software_request,
+            )
+        })
+        .collect()
+}
+
+/// The first bootloader decision in the events (panics if there is none):
+/// (ms, slot, version, safe_boot, skip_scripts, rolled_back).
+pub fn decision(events: &[Event]) -> (u64, String, String, String, bool, bool) {
+    let b = boot_decisions(events)
+        .into_iter()
+        .next()
+        .expect("a boot decision");
+    (
+        b.time_ms,
+        b.slot,
+        b.version,
+        b.safe_boot,
+        b.skip_scripts,
+        b.rolled_back,
+    )
 }
