@@ -262,9 +262,12 @@ fn load_prelude(vm: &VirtualMachine) -> Result<(), Flow> {
         let module = vm.new_module("_pyboot", vm.ctx.new_dict(), None);
         let sys_modules = vm.sys_module.get_attr("modules", vm)?;
         sys_modules.set_item("_pyboot", module.clone().into(), vm)?;
-        let code = vm
-            .compile(source, Mode::Exec, "<frozen _pyboot>".to_string())
-            .map_err(|e| vm.new_syntax_error(&e, Some(source)))?;
+        let code = match native::builtin_code(vm, "_pyboot") {
+            Some(code) => code?,
+            None => vm
+                .compile(source, Mode::Exec, "<frozen _pyboot>".to_string())
+                .map_err(|e| vm.new_syntax_error(&e, Some(source)))?,
+        };
         let scope = rustpython_vm::scope::Scope::with_builtins(None, module.dict(), vm);
         vm.run_code_obj(code, scope)?;
         Ok::<(), rustpython_vm::builtins::PyBaseExceptionRef>(())

@@ -33,12 +33,43 @@ pub const BUILTIN_MODULES: &[(&str, &str)] = &[
     ("_file", include_str!("lib/_file.py")),
 ];
 
+thread_local! {
+    /// Compiled firmware modules, compiled once per device thread and shared by every
+    /// interpreter after it: parsing `machine` anew at each soft reset is most of a reset's time.
+    static CODE_CACHE: std::cell::RefCell<
+        std::collections::HashMap<&'static str, rustpython_vm::bytecode::CodeObject>,
+    > = std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
+/// The code object of firmware module `name` for this interpreter, or None if there is none.
+pub fn builtin_code(
+    vm: &rustpython_vm::VirtualMachine,
+    name: &str,
+) -> Option<rustpython_vm::PyResult<rustpython_vm::PyRef<rustpython_vm::builtins::PyCode>>> {
+    let (key, source) = BUILTIN_MODULES.iter().find(|(n, _)| *n == name)?;
+    if let Some(code) = CODE_CACHE.with(|c| c.borrow().get(key).cloned()) {
+        return Some(Ok(vm.ctx.new_code(code)));
+    }
+    let filename = format!("<frozen {key}>");
+    match rustpython_vm::compiler::compile(
+        source,
+        rustpython_vm::compiler::Mode::Exec,
+        &filename,
+        vm.compile_opts(),
+    ) {
+        Ok(code) => {
+            CODE_CACHE.with(|c| c.borrow_mut().insert(key, code.clone()));
+            Some(Ok(vm.ctx.new_code(code)))
+        }
+        Err(e) => Some(Err(vm.new_syntax_error(&e, Some(source)))),
+    }
+}
+
 #[rustpython_vm::pymodule(name = "_dev")]
 pub mod dev {
     use rustpython_vm::builtins::{PyListRef, PyStrRef};
     use rustpython_vm::{PyObjectRef, PyResult, VirtualMachine};
 
-    use super::BUILTIN_MODULES;
     use crate::python::bridge::{break_exception, current, dispatch_callbacks};
     use crate::python::uart;
 
@@ -238,8 +269,17 @@ pub mod dev {
                     .into(),
             )
         };
-        if let Some((_, src)) = BUILTIN_MODULES.iter().find(|(n, _)| *n == name) {
-            return Ok(found((*src).to_string(), format!("<frozen {name}>"), false));
+        if let Some(code) = super::builtin_code(vm, &name) {
+            let code: PyObjectRef = code?.into();
+            return Ok(Some(
+                vm.ctx
+                    .new_tuple(vec![
+                        code,
+                        vm.ctx.new_str(format!("<frozen {name}>")).into(),
+                        vm.ctx.new_bool(false).into(),
+                    ])
+                    .into(),
+            ));
         }
         let bridge = current(vm)?;
         if let Some(src) = bridge.image.frozen_module(&name) {

@@ -116,7 +116,10 @@ class _Loader:
 
     def exec_module(self, module):
         module.__file__ = self.filename
-        exec(compile(self.source, self.filename, 'exec'), module.__dict__)
+        code = self.source
+        if isinstance(code, str):
+            code = compile(code, self.filename, 'exec')
+        exec(code, module.__dict__)
 
 
 class _Finder:
