@@ -33,12 +33,14 @@ pub const BUILTIN_MODULES: &[(&str, &str)] = &[
     ("_file", include_str!("lib/_file.py")),
 ];
 
-thread_local! {
-    /// Compiled firmware modules, compiled once per device thread and shared by every
-    /// interpreter after it: parsing `machine` anew at each soft reset is most of a reset's time.
-    static CODE_CACHE: std::cell::RefCell<
-        std::collections::HashMap<&'static str, rustpython_vm::bytecode::CodeObject>,
-    > = std::cell::RefCell::new(std::collections::HashMap::new());
+/// Compiled firmware modules, compiled once per process and shared by every interpreter after
+/// it: parsing `machine` anew at each soft reset was most of a reset's time.
+static CODE_CACHE: std::sync::LazyLock<
+    std::sync::Mutex<std::collections::HashMap<&'static str, rustpython_vm::bytecode::CodeObject>>,
+> = std::sync::LazyLock::new(Default::default);
+
+fn cached_code(key: &'static str) -> Option<rustpython_vm::bytecode::CodeObject> {
+    CODE_CACHE.lock().ok()?.get(key).cloned()
 }
 
 /// The code object of firmware module `name` for this interpreter, or None if there is none.
@@ -47,7 +49,7 @@ pub fn builtin_code(
     name: &str,
 ) -> Option<rustpython_vm::PyResult<rustpython_vm::PyRef<rustpython_vm::builtins::PyCode>>> {
     let (key, source) = BUILTIN_MODULES.iter().find(|(n, _)| *n == name)?;
-    if let Some(code) = CODE_CACHE.with(|c| c.borrow().get(key).cloned()) {
+    if let Some(code) = cached_code(key) {
         return Some(Ok(vm.ctx.new_code(code)));
     }
     let filename = format!("<frozen {key}>");
@@ -58,7 +60,9 @@ pub fn builtin_code(
         vm.compile_opts(),
     ) {
         Ok(code) => {
-            CODE_CACHE.with(|c| c.borrow_mut().insert(key, code.clone()));
+            if let Ok(mut cache) = CODE_CACHE.lock() {
+                cache.insert(key, code.clone());
+            }
             Some(Ok(vm.ctx.new_code(code)))
         }
         Err(e) => Some(Err(vm.new_syntax_error(&e, Some(source)))),
