@@ -73,9 +73,9 @@ def _is_leap(y):
     return y % 4 == 0 and (y % 100 != 0 or y % 400 == 0)
 
 
-def _tuple(seconds):
-    days, rem = divmod(int(seconds), 86400)
-    z = days + 719468
+def _civil_from_days(z):
+    """(year, month, day) of day `z` since 1970-01-01 (also machine.RTC's calendar)."""
+    z += 719468
     era = (z if z >= 0 else z - 146096) // 146097
     doe = z - era * 146097
     yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
@@ -84,7 +84,12 @@ def _tuple(seconds):
     mp = (5 * doy + 2) // 153
     d = doy - (153 * mp + 2) // 5 + 1
     m = mp + (3 if mp < 10 else -9)
-    y += m <= 2
+    return (y + (m <= 2), m, d)
+
+
+def _tuple(seconds):
+    days, rem = divmod(int(seconds), 86400)
+    y, m, d = _civil_from_days(days)
     yday = days - _days_from_civil(y, 1, 1) + 1
     wday = (days + 3) % 7  # 1970-01-01 was a Thursday (3 with Monday = 0)
     return (y, m, d, rem // 3600, rem % 3600 // 60, rem % 60, wday, yday)
