@@ -336,6 +336,23 @@ pub struct Defaults {
     pub created: Vec<&'static str>,
 }
 
+/// Writes a default file at the volume root unless something of that name exists; true if
+/// it was created.
+fn create_default(fs: &FlashFs<'_, '_>, path: &'static str, text: &[u8]) -> Result<bool, FsError> {
+    let name = path.trim_start_matches('/');
+    if exists_in(fs, name)? {
+        return Ok(false);
+    }
+    let mut file = fs
+        .root_dir()
+        .create_file(name)
+        .map_err(|e| FsError::from_io(path, e))?;
+    file.write_all(text)
+        .map_err(|e| FsError::from_io(path, e))?;
+    file.flush().map_err(|e| FsError::from_io(path, e))?;
+    Ok(true)
+}
+
 /// The firmware's mount step at every boot and soft reboot (`mptask.c:421-500`): format if there
 /// is no FAT; create `/main.py` if missing; create `/sys`, `/lib`, `/cert` if missing; create
 /// `/boot.py` if missing. Existing files are never touched, whatever they hold.
@@ -347,13 +364,8 @@ pub fn ensure_defaults(flash: &mut FlashFile, region: Region) -> Result<Defaults
     }
     with_fs(flash, region, |fs| {
         let root = fs.root_dir();
-        if !exists_in(fs, "main.py")? {
-            let mut file = root
-                .create_file("main.py")
-                .map_err(|e| FsError::from_io("/main.py", e))?;
-            file.write_all(MAIN_PY)
-                .map_err(|e| FsError::from_io("/main.py", e))?;
-            file.flush().map_err(|e| FsError::from_io("/main.py", e))?;
+        // The firmware's order: main.py, the directories, then boot.py.
+        if create_default(fs, "/main.py", MAIN_PY)? {
             report.created.push("/main.py");
         }
         for dir in DEFAULT_DIRS {
@@ -364,13 +376,7 @@ pub fn ensure_defaults(flash: &mut FlashFile, region: Region) -> Result<Defaults
                 report.created.push(dir);
             }
         }
-        if !exists_in(fs, "boot.py")? {
-            let mut file = root
-                .create_file("boot.py")
-                .map_err(|e| FsError::from_io("/boot.py", e))?;
-            file.write_all(BOOT_PY)
-                .map_err(|e| FsError::from_io("/boot.py", e))?;
-            file.flush().map_err(|e| FsError::from_io("/boot.py", e))?;
+        if create_default(fs, "/boot.py", BOOT_PY)? {
             report.created.push("/boot.py");
         }
         Ok(())
