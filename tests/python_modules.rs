@@ -258,10 +258,14 @@ fn time_sleep_advances_device_time_not_wall_time() {
         "slept {slept} µs of device time"
     );
     assert!(wall < Duration::from_secs(3), "took {wall:?}");
-    assert_eq!(
-        rig.eval("t = time.ticks_ms(); time.sleep_ms(250); time.ticks_diff(time.ticks_ms(), t)"),
-        "250\r\n"
-    );
+    // In virtual time the clock also follows the wall clock while code computes (DESIGN.md), so
+    // the statements around the sleep may add a millisecond or so on a busy machine.
+    let elapsed: u64 = rig
+        .eval("t = time.ticks_ms(); time.sleep_ms(250); time.ticks_diff(time.ticks_ms(), t)")
+        .trim()
+        .parse()
+        .expect("a number of ms");
+    assert!((250..300).contains(&elapsed), "slept {elapsed} ms");
     rig.shutdown();
 }
 
