@@ -9,15 +9,20 @@ use pycom_sim::device::{DeviceConfig, DeviceHandle, FlashSource, collect_until};
 use pycom_sim::event::EventKind;
 use pycom_sim::gpio::Drive;
 
-fn measure(hold_p12: bool) -> Result<Duration, String> {
-    let handle = DeviceHandle::spawn(DeviceConfig {
+/// A LoPy4 on a throwaway flash file, in virtual time, powered off.
+fn fresh_lopy4() -> Result<DeviceHandle, String> {
+    DeviceHandle::spawn(DeviceConfig {
         board: Board::builtin("lopy4").map_err(|e| e.to_string())?,
         flash: FlashSource::Fresh,
         reformat: false,
         time: TimeMode::Virtual,
         sd: None,
     })
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| e.to_string())
+}
+
+fn measure(hold_p12: bool) -> Result<Duration, String> {
+    let handle = fresh_lopy4()?;
     if hold_p12 {
         handle
             .drive("P12", Drive::High)
@@ -39,14 +44,7 @@ fn measure(hold_p12: bool) -> Result<Duration, String> {
 
 /// Power-on to the idle `>>> ` prompt, and Ctrl-D to the prompt again.
 fn measure_prompt() -> Result<(Duration, Duration), String> {
-    let handle = DeviceHandle::spawn(DeviceConfig {
-        board: Board::builtin("lopy4").map_err(|e| e.to_string())?,
-        flash: FlashSource::Fresh,
-        reformat: false,
-        time: TimeMode::Virtual,
-        sd: None,
-    })
-    .map_err(|e| e.to_string())?;
+    let handle = fresh_lopy4()?;
     let events = handle.subscribe();
     let start = Instant::now();
     handle.power_on();
