@@ -7,7 +7,7 @@ use rustpython_vm::{AsObject, VirtualMachine};
 
 use crate::python::bridge::current;
 use crate::python::exec::{Flow, run_source};
-use crate::python::uart::{pop_char, read_byte, write_raw};
+use crate::python::uart::{pop_char, read_byte, skip_lf, write_raw};
 
 const CTRL_A: u8 = 0x01;
 const CTRL_B: u8 = 0x02;
@@ -174,7 +174,7 @@ fn read_line(vm: &VirtualMachine, prompt: &[u8]) -> Result<Line, Flow> {
             b'\r' | b'\n' => {
                 out(vm, b"\r\n")?;
                 if b == b'\r' {
-                    skip_lf(vm);
+                    skip_lf(vm).map_err(|_| Flow::Stop)?;
                 }
                 return Ok(Line::Text(String::from_utf8_lossy(&line).into_owned()));
             }
@@ -192,16 +192,6 @@ fn read_line(vm: &VirtualMachine, prompt: &[u8]) -> Result<Line, Flow> {
                 out(vm, &[b])?;
             }
             _ => {}
-        }
-    }
-}
-
-fn skip_lf(vm: &VirtualMachine) {
-    if let Ok(bridge) = current(vm) {
-        let mut hw = bridge.hw.borrow_mut();
-        hw.drain_commands();
-        if hw.uart_rx.front() == Some(&b'\n') {
-            hw.uart_rx.pop_front();
         }
     }
 }

@@ -74,7 +74,7 @@ pub fn read_line(vm: &VirtualMachine, prompt: &str) -> PyResult<String> {
 }
 
 /// Drops one `\n` right after a `\r` if it is already waiting (CRLF line endings from hosts).
-fn skip_lf(vm: &VirtualMachine) -> PyResult<()> {
+pub fn skip_lf(vm: &VirtualMachine) -> PyResult<()> {
     let bridge = current(vm)?;
     let mut hw = bridge.hw.borrow_mut();
     hw.drain_commands();
