@@ -253,21 +253,13 @@ fn session(vm: &VirtualMachine, bridge: &Rc<Bridge>) -> Flow {
 
 /// Runs `_pyboot` (UART as stdio, the importer, tracebacks) as a module.
 fn load_prelude(vm: &VirtualMachine) -> Result<(), Flow> {
-    let source = native::BUILTIN_MODULES
-        .iter()
-        .find(|(n, _)| *n == "_pyboot")
-        .map(|(_, s)| *s)
-        .unwrap_or_default();
     let result = (|| {
         let module = vm.new_module("_pyboot", vm.ctx.new_dict(), None);
         let sys_modules = vm.sys_module.get_attr("modules", vm)?;
         sys_modules.set_item("_pyboot", module.clone().into(), vm)?;
-        let code = match native::builtin_code(vm, "_pyboot") {
-            Some(code) => code?,
-            None => vm
-                .compile(source, Mode::Exec, "<frozen _pyboot>".to_string())
-                .map_err(|e| vm.new_syntax_error(&e, Some(source)))?,
-        };
+        let code = native::builtin_code(vm, "_pyboot").ok_or_else(|| {
+            vm.new_import_error("no _pyboot in the firmware", vm.ctx.new_str("_pyboot"))
+        })?;
         let scope = rustpython_vm::scope::Scope::with_builtins(None, module.dict(), vm);
         vm.run_code_obj(code, scope)?;
         Ok::<(), rustpython_vm::builtins::PyBaseExceptionRef>(())

@@ -3,70 +3,73 @@
 
 pub(crate) use dev::module_def;
 
+/// A Python module of the firmware, compiled to bytecode when the simulator itself is built
+/// (`py_compile!`), as the real firmware freezes its modules: starting a device parses none of
+/// our Python, and a syntax error in `lib/` fails the build instead of a boot.
+pub struct FirmwareModule {
+    /// The names `import` finds it by (`os` and `uos` are one module under two names).
+    pub names: &'static [&'static str],
+    /// The frozen code (a function: the macro's byte slice is not a constant expression).
+    code: fn() -> rustpython_vm::frozen::FrozenCodeObject<&'static [u8]>,
+}
+
+/// One [`FirmwareModule`] from a file in `lib/`. The `include_str!` is there for cargo: it makes
+/// an edit of the `.py` file rebuild this crate, which runs `py_compile!` again.
+macro_rules! firmware_module {
+    ([$($name:literal),+], $file:literal, $shown:literal) => {{
+        const _: &str = include_str!($file);
+        FirmwareModule {
+            names: &[$($name),+],
+            code: || rustpython_vm::py_compile!(file = $file, module_name = $shown),
+        }
+    }};
+}
+
 /// Python modules of the firmware, compiled into the simulator. `import machine` finds them
 /// before anything on the device's filesystem, as frozen/built-in modules do on the module.
-pub const BUILTIN_MODULES: &[(&str, &str)] = &[
-    ("_pyboot", include_str!("lib/_pyboot.py")),
-    ("machine", include_str!("lib/machine.py")),
-    ("os", include_str!("lib/os.py")),
-    ("uos", include_str!("lib/os.py")),
-    ("_sysext", include_str!("lib/_sysext.py")),
-    ("pycom", include_str!("lib/pycom.py")),
-    ("time", include_str!("lib/time.py")),
-    ("utime", include_str!("lib/time.py")),
-    ("micropython", include_str!("lib/micropython.py")),
-    ("gc", include_str!("lib/gc.py")),
-    ("ujson", include_str!("lib/ujson.py")),
-    ("json", include_str!("lib/ujson.py")),
-    ("ubinascii", include_str!("lib/ubinascii.py")),
-    ("binascii", include_str!("lib/ubinascii.py")),
-    ("ustruct", include_str!("lib/ustruct.py")),
-    ("struct", include_str!("lib/ustruct.py")),
-    ("uerrno", include_str!("lib/uerrno.py")),
-    ("errno", include_str!("lib/uerrno.py")),
-    ("uio", include_str!("lib/uio.py")),
-    ("ure", include_str!("lib/ure.py")),
-    ("re", include_str!("lib/ure.py")),
-    ("uhashlib", include_str!("lib/uhashlib.py")),
-    ("hashlib", include_str!("lib/uhashlib.py")),
-    ("ucollections", include_str!("lib/ucollections.py")),
-    ("_file", include_str!("lib/_file.py")),
+pub static FIRMWARE_MODULES: &[FirmwareModule] = &[
+    firmware_module!(["_pyboot"], "lib/_pyboot.py", "<frozen _pyboot>"),
+    firmware_module!(["machine"], "lib/machine.py", "<frozen machine>"),
+    firmware_module!(["os", "uos"], "lib/os.py", "<frozen os>"),
+    firmware_module!(["_sysext"], "lib/_sysext.py", "<frozen _sysext>"),
+    firmware_module!(["pycom"], "lib/pycom.py", "<frozen pycom>"),
+    firmware_module!(["time", "utime"], "lib/time.py", "<frozen time>"),
+    firmware_module!(
+        ["micropython"],
+        "lib/micropython.py",
+        "<frozen micropython>"
+    ),
+    firmware_module!(["gc"], "lib/gc.py", "<frozen gc>"),
+    firmware_module!(["ujson", "json"], "lib/ujson.py", "<frozen ujson>"),
+    firmware_module!(
+        ["ubinascii", "binascii"],
+        "lib/ubinascii.py",
+        "<frozen ubinascii>"
+    ),
+    firmware_module!(["ustruct", "struct"], "lib/ustruct.py", "<frozen ustruct>"),
+    firmware_module!(["uerrno", "errno"], "lib/uerrno.py", "<frozen uerrno>"),
+    firmware_module!(["uio"], "lib/uio.py", "<frozen uio>"),
+    firmware_module!(["ure", "re"], "lib/ure.py", "<frozen ure>"),
+    firmware_module!(
+        ["uhashlib", "hashlib"],
+        "lib/uhashlib.py",
+        "<frozen uhashlib>"
+    ),
+    firmware_module!(
+        ["ucollections"],
+        "lib/ucollections.py",
+        "<frozen ucollections>"
+    ),
+    firmware_module!(["_file"], "lib/_file.py", "<frozen _file>"),
 ];
-
-/// Compiled firmware modules, compiled once per process and shared by every interpreter after
-/// it: parsing `machine` anew at each soft reset was most of a reset's time.
-static CODE_CACHE: std::sync::LazyLock<
-    std::sync::Mutex<std::collections::HashMap<&'static str, rustpython_vm::bytecode::CodeObject>>,
-> = std::sync::LazyLock::new(Default::default);
-
-fn cached_code(key: &'static str) -> Option<rustpython_vm::bytecode::CodeObject> {
-    CODE_CACHE.lock().ok()?.get(key).cloned()
-}
 
 /// The code object of firmware module `name` for this interpreter, or None if there is none.
 pub fn builtin_code(
     vm: &rustpython_vm::VirtualMachine,
     name: &str,
-) -> Option<rustpython_vm::PyResult<rustpython_vm::PyRef<rustpython_vm::builtins::PyCode>>> {
-    let (key, source) = BUILTIN_MODULES.iter().find(|(n, _)| *n == name)?;
-    if let Some(code) = cached_code(key) {
-        return Some(Ok(vm.ctx.new_code(code)));
-    }
-    let filename = format!("<frozen {key}>");
-    match rustpython_vm::compiler::compile(
-        source,
-        rustpython_vm::compiler::Mode::Exec,
-        &filename,
-        vm.compile_opts(),
-    ) {
-        Ok(code) => {
-            if let Ok(mut cache) = CODE_CACHE.lock() {
-                cache.insert(key, code.clone());
-            }
-            Some(Ok(vm.ctx.new_code(code)))
-        }
-        Err(e) => Some(Err(vm.new_syntax_error(&e, Some(source)))),
-    }
+) -> Option<rustpython_vm::PyRef<rustpython_vm::builtins::PyCode>> {
+    let module = FIRMWARE_MODULES.iter().find(|m| m.names.contains(&name))?;
+    Some(vm.ctx.new_code((module.code)()))
 }
 
 #[rustpython_vm::pymodule(name = "_dev")]
@@ -274,7 +277,7 @@ pub mod dev {
             )
         };
         if let Some(code) = super::builtin_code(vm, &name) {
-            let code: PyObjectRef = code?.into();
+            let code: PyObjectRef = code.into();
             return Ok(Some(
                 vm.ctx
                     .new_tuple(vec![
