@@ -10,8 +10,9 @@
 //! bits together and corrupt the data); the simulator refuses it, counts it and names the address,
 //! so tests catch firmware code that forgot to erase.
 
+use std::cell::RefCell;
 use std::fs::File;
-use std::io::{self, Read};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use embedded_storage::nor_flash::{
@@ -140,21 +141,106 @@ enum Backing {
     Memory,
 }
 
-/// A flash chip of a board's size. Reads come from an in-memory copy; every change goes to the
-/// file first and to the copy only once the file has it, so the copy never runs ahead of disk.
+/// A flash chip of a board's size. Reads come from an in-memory copy that is filled from the
+/// file a sector at a time, the first time anything touches that sector (a boot reads a few
+/// hundred KiB of an 8 MiB chip; reading all of it at start-up cost more than the boot). Every
+/// change goes to the file first and to the copy only once the file has it, so the copy never
+/// runs ahead of disk.
 #[derive(Debug)]
 pub struct FlashFile {
-    data: Vec<u8>,
+    /// Interior mutability because reading is `&self` but may fill the copy.
+    copy: RefCell<SectorCopy>,
+    size: u32,
     backing: Backing,
     bit_set_violations: u64,
+}
+
+/// The in-memory copy of the chip and which of its sectors have been read from the file.
+#[derive(Debug)]
+struct SectorCopy {
+    /// The chip's bytes; a sector whose `loaded` flag is false holds zeros, not flash content.
+    data: Vec<u8>,
+    loaded: Vec<bool>,
+}
+
+impl SectorCopy {
+    /// Makes sure every sector overlapping `range` is in `data`, reading runs of missing sectors
+    /// from `backing` with one positional read each.
+    fn load(
+        &mut self,
+        range: &std::ops::Range<usize>,
+        backing: &Backing,
+    ) -> Result<(), FlashError> {
+        if range.is_empty() {
+            return Ok(());
+        }
+        let sector = SECTOR_SIZE as usize;
+        let (first, last) = (range.start / sector, (range.end - 1) / sector);
+        let mut s = first;
+        while s <= last {
+            if self.loaded.get(s).copied().unwrap_or(true) {
+                s += 1;
+                continue;
+            }
+            let run_start = s;
+            while s <= last && !self.loaded.get(s).copied().unwrap_or(true) {
+                s += 1;
+            }
+            let bytes = run_start * sector..(s * sector).min(self.data.len());
+            if let Backing::File { file, path } = backing {
+                read_at(file, bytes.start as u64, &mut self.data[bytes]).map_err(|source| {
+                    FlashError::Io {
+                        path: path.clone(),
+                        action: "read it",
+                        source,
+                    }
+                })?;
+            }
+            self.loaded[run_start..s].fill(true);
+        }
+        Ok(())
+    }
+
+    /// Marks the sectors fully inside `range` as known (they were just erased).
+    fn mark_loaded(&mut self, range: &std::ops::Range<usize>) {
+        let sector = SECTOR_SIZE as usize;
+        let first = range.start.div_ceil(sector);
+        let end = range.end / sector;
+        if first < end {
+            self.loaded[first..end].fill(true);
+        }
+    }
 }
 
 impl FlashFile {
     /// An erased chip of `size` bytes that lives only in memory (tests, scratch images).
     pub fn erased(size: u32) -> FlashFile {
+        let sectors = (size as usize).div_ceil(SECTOR_SIZE as usize);
         FlashFile {
-            data: vec![0xFF; size as usize],
+            copy: RefCell::new(SectorCopy {
+                data: vec![0xFF; size as usize],
+                loaded: vec![true; sectors],
+            }),
+            size,
             backing: Backing::Memory,
+            bit_set_violations: 0,
+        }
+    }
+
+    /// A chip whose content is in `file` and is read when first needed.
+    fn from_file(file: File, path: &Path, size: u32) -> FlashFile {
+        let sectors = (size as usize).div_ceil(SECTOR_SIZE as usize);
+        FlashFile {
+            // Zeroed allocation: the pages cost nothing until a sector is read into them.
+            copy: RefCell::new(SectorCopy {
+                data: vec![0; size as usize],
+                loaded: vec![false; sectors],
+            }),
+            size,
+            backing: Backing::File {
+                file,
+                path: path.to_path_buf(),
+            },
             bit_set_violations: 0,
         }
     }
@@ -205,21 +291,14 @@ impl FlashFile {
             lock(&file, path)?;
         }
         if exists && !opts.reformat {
-            let data = Self::read_checked(path, board)?;
+            Self::check_existing(path, board)?;
             let file = std::fs::OpenOptions::new()
                 .read(true)
                 .write(true)
                 .open(path)
                 .map_err(io_err("open it for writing"))?;
             lock(&file, path)?;
-            let flash = FlashFile {
-                data,
-                backing: Backing::File {
-                    file,
-                    path: path.to_path_buf(),
-                },
-                bit_set_violations: 0,
-            };
+            let flash = FlashFile::from_file(file, path, board.flash_size);
             return Ok((flash, Created::Existing));
         }
 
@@ -234,19 +313,18 @@ impl FlashFile {
             .suffix(".tmp")
             .tempfile_in(&dir)
             .map_err(io_err("create a temporary file beside it"))?;
-        io::Write::write_all(&mut temp, &fresh.data).map_err(io_err("write it"))?;
+        io::Write::write_all(&mut temp, &fresh.copy.borrow().data).map_err(io_err("write it"))?;
         temp.as_file().sync_data().map_err(io_err("sync it"))?;
         let file = temp
             .persist(path)
             .map_err(|e| io_err("move the new file into place")(e.error))?;
         lock(&file, path)?;
         let flash = FlashFile {
-            data: fresh.data,
             backing: Backing::File {
                 file,
                 path: path.to_path_buf(),
             },
-            bit_set_violations: 0,
+            ..fresh
         };
         let created = if exists {
             Created::Reformatted
@@ -256,9 +334,9 @@ impl FlashFile {
         Ok((flash, created))
     }
 
-    /// Reads an existing file through a read-only handle and checks that it is this board's
-    /// flash. Nothing here can write.
-    fn read_checked(path: &Path, board: &Board) -> Result<Vec<u8>, FlashError> {
+    /// Checks, through a read-only handle, that an existing file is this board's flash: its
+    /// size and its partition table. Nothing here can write.
+    fn check_existing(path: &Path, board: &Board) -> Result<(), FlashError> {
         let io_err = |action: &'static str| {
             let path = path.to_path_buf();
             move |source| FlashError::Io {
@@ -267,7 +345,7 @@ impl FlashFile {
                 source,
             }
         };
-        let mut file = File::open(path).map_err(io_err("open it for reading"))?;
+        let file = File::open(path).map_err(io_err("open it for reading"))?;
         lock(&file, path)?;
         let actual = file.metadata().map_err(io_err("read its metadata"))?.len();
         if actual != u64::from(board.flash_size) {
@@ -278,22 +356,9 @@ impl FlashFile {
                 expected: board.flash_size,
             });
         }
-        let mut data = Vec::with_capacity(board.flash_size as usize);
-        file.read_to_end(&mut data).map_err(io_err("read it"))?;
-        if data.len() != board.flash_size as usize {
-            // Changed under us between the size check and the read.
-            return Err(FlashError::WrongSize {
-                path: path.to_path_buf(),
-                board: board.name.clone(),
-                actual: data.len() as u64,
-                expected: board.flash_size,
-            });
-        }
-        let start = TABLE_OFFSET as usize;
-        let table_bytes = data
-            .get(start..start + crate::partition::MAX_TABLE_LEN)
-            .unwrap_or_default();
-        let table = PartitionTable::decode(table_bytes, TABLE_OFFSET).map_err(|source| {
+        let mut table_bytes = vec![0; crate::partition::MAX_TABLE_LEN];
+        read_at(&file, u64::from(TABLE_OFFSET), &mut table_bytes).map_err(io_err("read it"))?;
+        let table = PartitionTable::decode(&table_bytes, TABLE_OFFSET).map_err(|source| {
             FlashError::BadPartitionTable {
                 path: path.to_path_buf(),
                 source,
@@ -307,7 +372,7 @@ impl FlashFile {
                 detail,
             });
         }
-        Ok(data)
+        Ok(())
     }
 
     /// Writes everything a factory-fresh module has onto this (erased) chip: partition table,
@@ -387,7 +452,7 @@ impl FlashFile {
 
     /// Chip size in bytes.
     pub fn size(&self) -> u32 {
-        self.data.len() as u32
+        self.size
     }
 
     /// The host file, if there is one.
@@ -399,8 +464,11 @@ impl FlashFile {
     }
 
     /// The whole chip as it stands (also what is in the file).
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.data
+    pub fn contents(&self) -> Result<Vec<u8>, FlashError> {
+        self.read_region(Region {
+            offset: 0,
+            size: self.size,
+        })
     }
 
     /// How many writes were refused for trying to set a bit since this flash was opened.
@@ -411,7 +479,7 @@ impl FlashFile {
     fn range(&self, offset: u32, len: usize) -> Result<std::ops::Range<usize>, FlashError> {
         let start = offset as usize;
         match start.checked_add(len) {
-            Some(end) if end <= self.data.len() => Ok(start..end),
+            Some(end) if end <= self.size as usize => Ok(start..end),
             _ => Err(FlashError::OutOfBounds {
                 offset,
                 len,
@@ -423,7 +491,9 @@ impl FlashFile {
     /// Reads `buf.len()` bytes at `offset`.
     pub fn read(&self, offset: u32, buf: &mut [u8]) -> Result<(), FlashError> {
         let range = self.range(offset, buf.len())?;
-        buf.copy_from_slice(&self.data[range]);
+        let mut copy = self.copy.borrow_mut();
+        copy.load(&range, &self.backing)?;
+        buf.copy_from_slice(&copy.data[range]);
         Ok(())
     }
 
@@ -435,7 +505,9 @@ impl FlashFile {
         let range = self.range(from, (to - from) as usize)?;
         let erased = vec![0xFF; range.len()];
         self.persist(from, &erased)?;
-        self.data[range].fill(0xFF);
+        let copy = self.copy.get_mut();
+        copy.data[range.clone()].fill(0xFF);
+        copy.mark_loaded(&range);
         Ok(())
     }
 
@@ -443,7 +515,9 @@ impl FlashFile {
     /// to go from 0 to 1; the error names the first such address.
     pub fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), FlashError> {
         let range = self.range(offset, bytes.len())?;
-        let current = &self.data[range.clone()];
+        let copy = self.copy.get_mut();
+        copy.load(&range, &self.backing)?;
+        let current = &copy.data[range.clone()];
         if let Some(i) = current
             .iter()
             .zip(bytes)
@@ -455,7 +529,7 @@ impl FlashFile {
             });
         }
         self.persist(offset, bytes)?;
-        self.data[range].copy_from_slice(bytes);
+        self.copy.get_mut().data[range].copy_from_slice(bytes);
         Ok(())
     }
 
@@ -480,8 +554,9 @@ impl FlashFile {
 
     /// Reads a region (e.g. a partition) into a new buffer.
     pub fn read_region(&self, region: Region) -> Result<Vec<u8>, FlashError> {
-        let range = self.range(region.offset, region.size as usize)?;
-        Ok(self.data[range].to_vec())
+        let mut buf = vec![0; region.size as usize];
+        self.read(region.offset, &mut buf)?;
+        Ok(buf)
     }
 
     /// Forces what has been written onto the disk (`fdatasync`). Not needed for crash
@@ -538,6 +613,19 @@ fn board_table(board: &Board) -> Result<PartitionTable, FlashError> {
 }
 
 #[cfg(unix)]
+fn read_at(file: &File, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    file.read_exact_at(buf, offset)
+}
+
+#[cfg(not(unix))]
+fn read_at(mut file: &File, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+    use std::io::{Read, Seek, SeekFrom};
+    file.seek(SeekFrom::Start(offset))?;
+    file.read_exact(buf)
+}
+
+#[cfg(unix)]
 fn write_at(file: &mut File, offset: u64, bytes: &[u8]) -> io::Result<()> {
     use std::os::unix::fs::FileExt;
     file.write_all_at(bytes, offset)
@@ -562,7 +650,7 @@ impl ReadNorFlash for FlashFile {
     }
 
     fn capacity(&self) -> usize {
-        self.data.len()
+        self.size as usize
     }
 }
 

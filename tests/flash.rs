@@ -234,7 +234,7 @@ fn in_memory_flash_matches_a_new_file() {
     let board = lopy();
     let (_dir, path) = fresh(&board);
     let flash = FlashFile::in_memory(&board, &image()).expect("in memory");
-    assert!(std::fs::read(&path).expect("read") == flash.as_bytes());
+    assert!(std::fs::read(&path).expect("read") == flash.contents().expect("read flash"));
 }
 
 #[test]
@@ -561,6 +561,39 @@ fn state_persists_across_opens() {
         assert_eq!(report, fs::Defaults::default());
         assert_eq!(md5_of(&path), before);
     }
+}
+
+/// An existing file is read a sector at a time when first touched: reads spanning sector edges
+/// see the file's bytes, and a write into a never-read sector is checked against what the file
+/// holds there (not against a blank copy).
+#[test]
+fn an_existing_file_is_read_where_touched() {
+    let board = lopy4();
+    let (_dir, path) = fresh(&board);
+    // Bytes written behind the simulator's back, across the 0x9000/0xA000 sector edge.
+    let pattern: Vec<u8> = (0..64u8).map(|i| i ^ 0x5A).collect();
+    {
+        use std::os::unix::fs::FileExt;
+        let file = std::fs::OpenOptions::new().write(true).open(&path).expect("open raw");
+        file.write_all_at(&pattern, 0x9FE0).expect("raw write");
+    }
+    let (mut flash, _) = open(&path, &board, false).expect("open");
+    let mut buf = vec![0u8; 64];
+    flash.read(0x9FE0, &mut buf).expect("read");
+    assert_eq!(buf, pattern);
+    // 0xA000 holds pattern[32] = 0x7A in the file: turning it into 0xFF would set bits.
+    let err = flash.write(0xA000, &[0xFF]).expect_err("0x7A -> 0xFF sets bits");
+    assert!(matches!(err, FlashError::BitSet { addr: 0xA000 }), "{err}");
+    flash.write(0xA000, &[pattern[32] & 0x0F]).expect("clearing bits is fine");
+    // Erasing a never-read sector needs no read and leaves it blank.
+    flash.erase(0xB000, 0xC000).expect("erase");
+    let mut blank = [0u8; 16];
+    flash.read(0xBFF0, &mut blank).expect("read erased");
+    assert_eq!(blank, [0xFF; 16]);
+    drop(flash);
+    let on_disk = std::fs::read(&path).expect("read file");
+    assert_eq!(on_disk[0xA000], pattern[32] & 0x0F);
+    assert_eq!(&on_disk[0xB000..0xC000], &[0xFF; 0x1000][..]);
 }
 
 #[test]
