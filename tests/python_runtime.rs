@@ -125,6 +125,31 @@ fn sys_exit_in_boot_py_soft_resets_before_main_py() {
 }
 
 #[test]
+fn machine_main_in_boot_py_runs_that_file_instead_of_main_py() {
+    let flash = FlashDir::new(&[
+        ("/boot.py", "import machine\nmachine.main('app.py')\n"),
+        ("/main.py", "print('main.py ran')\n"),
+        ("/app.py", "print('app.py ran')\nundefined_name\n"),
+    ]);
+    let mut rig = Rig::on(&flash.path);
+    let text = rig.boot();
+    assert_eq!(
+        after_rom(&text),
+        format!(
+            "app.py ran\r\nTraceback (most recent call last):\r\n  File \"app.py\", line 2, in \
+             <module>\r\nNameError: name 'undefined_name' is not defined\r\n{BANNER}>>> "
+        )
+    );
+    // The choice lasts one boot cycle: a soft reset without boot.py's call runs main.py again.
+    rig.line("import os; os.remove('/flash/boot.py')");
+    let text = rig.type_bytes(b"\x04");
+    assert_eq!(
+        text,
+        format!("\r\nPYB: soft reboot\r\nmain.py ran\r\n{BANNER}>>> ")
+    );
+}
+
+#[test]
 fn safe_boot_skips_boot_py_and_main_py_until_the_next_hard_reset() {
     let flash = FlashDir::new(SCRIPTS);
     let mut rig = Rig::on(&flash.path);

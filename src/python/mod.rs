@@ -233,22 +233,45 @@ fn session(vm: &VirtualMachine, bridge: &Rc<Bridge>) -> Flow {
             end => return end,
         }
     }
-    if !safe_boot {
-        for (name, run) in [("boot.py", true), ("main.py", !raw)] {
-            if !run {
-                continue;
-            }
-            let Ok(bytes) = vfs::read(bridge, &format!("/flash/{name}")) else {
-                continue;
-            };
-            let source = String::from_utf8_lossy(&bytes).into_owned();
-            match run_source(vm, &scope, &source, name, Mode::Exec) {
+    if safe_boot {
+        return repl::run(vm, &scope);
+    }
+    if let Some(end) = run_flash_script(vm, &scope, bridge, "boot.py") {
+        return end;
+    }
+    // After a raw-REPL soft reset (how host tools reset a board) main.py is skipped.
+    if !raw {
+        // The frozen `_main.py` (empty in release builds) runs first, then main.py or the file
+        // that boot.py named with `machine.main()`.
+        if let Some(source) = bridge.image.frozen_module("_main.py").map(str::to_string) {
+            match run_source(vm, &scope, &source, "_main.py", Mode::Exec) {
                 Flow::Done | Flow::Failed => {}
                 end => return end,
             }
         }
+        let main = native_machine::main_file(bridge).unwrap_or_else(|| "main.py".to_string());
+        if let Some(end) = run_flash_script(vm, &scope, bridge, &main) {
+            return end;
+        }
     }
     repl::run(vm, &scope)
+}
+
+/// Runs a start-up script from the filesystem (`boot.py`, `main.py`, or a path relative to
+/// /flash) if it exists. Returns how the session ends if the script ended it (a reset).
+fn run_flash_script(
+    vm: &VirtualMachine,
+    scope: &rustpython_vm::scope::Scope,
+    bridge: &Rc<Bridge>,
+    name: &str,
+) -> Option<Flow> {
+    // The working directory is /flash at start-up, as for the firmware's relative paths.
+    let bytes = vfs::read(bridge, name).ok()?;
+    let source = String::from_utf8_lossy(&bytes).into_owned();
+    match run_source(vm, scope, &source, name, Mode::Exec) {
+        Flow::Done | Flow::Failed => None,
+        end => Some(end),
+    }
 }
 
 /// Runs `_pyboot` (UART as stdio, the importer, tracebacks) as a module.
