@@ -574,7 +574,10 @@ fn an_existing_file_is_read_where_touched() {
     let pattern: Vec<u8> = (0..64u8).map(|i| i ^ 0x5A).collect();
     {
         use std::os::unix::fs::FileExt;
-        let file = std::fs::OpenOptions::new().write(true).open(&path).expect("open raw");
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .expect("open raw");
         file.write_all_at(&pattern, 0x9FE0).expect("raw write");
     }
     let (mut flash, _) = open(&path, &board, false).expect("open");
@@ -582,9 +585,13 @@ fn an_existing_file_is_read_where_touched() {
     flash.read(0x9FE0, &mut buf).expect("read");
     assert_eq!(buf, pattern);
     // 0xA000 holds pattern[32] = 0x7A in the file: turning it into 0xFF would set bits.
-    let err = flash.write(0xA000, &[0xFF]).expect_err("0x7A -> 0xFF sets bits");
+    let err = flash
+        .write(0xA000, &[0xFF])
+        .expect_err("0x7A -> 0xFF sets bits");
     assert!(matches!(err, FlashError::BitSet { addr: 0xA000 }), "{err}");
-    flash.write(0xA000, &[pattern[32] & 0x0F]).expect("clearing bits is fine");
+    flash
+        .write(0xA000, &[pattern[32] & 0x0F])
+        .expect("clearing bits is fine");
     // Erasing a never-read sector needs no read and leaves it blank.
     flash.erase(0xB000, 0xC000).expect("erase");
     let mut blank = [0u8; 16];

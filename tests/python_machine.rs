@@ -549,10 +549,11 @@ fn alarms_pass_themselves_or_their_arg_and_follow_the_firmware_rules() {
 fn an_exception_in_a_handler_is_reported_and_stops_the_interrupt_thread() {
     let mut d = Rig::new(FlashSource::Fresh);
     d.boot();
-    d.run_lines(&[
-        "from machine import Timer",
-        "def bad(a):\n    raise ValueError('oops')\n",
-    ]);
+    d.run_lines(&["from machine import Timer"]);
+    assert_eq!(
+        d.paste(&["def bad(a):", "    raise ValueError('oops')"]),
+        ""
+    );
     d.handle
         .write_uart(b"a = Timer.Alarm(bad, ms=100, periodic=True)\r");
     let text = uart(&collect_until(&d.events, |e| match &e.kind {

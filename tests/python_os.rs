@@ -33,16 +33,9 @@ fn mount_sd(rig: &mut Rig) {
     assert_eq!(rig.line("os.mount(SD(), '/sd')"), ">>> ");
 }
 
-/// Types a compound statement (its lines, then the blank line that runs it); returns its output
-/// without the next prompt.
+/// Runs a compound statement (through paste mode); returns its output without the next prompt.
 fn block(rig: &mut Rig, lines: &[&str]) -> String {
-    let mut input = lines.join("\r");
-    input.push_str("\r\r");
-    let text = rig.type_bytes(input.as_bytes());
-    let out = text
-        .rsplit_once("... \r\n")
-        .map_or(text.as_str(), |(_, o)| o);
-    out.strip_suffix(">>> ").unwrap_or(out).to_string()
+    rig.paste(lines)
 }
 
 /// Runs `stmt` and prints `e.args` of the OSError it raises.
@@ -111,7 +104,10 @@ fn a_written_file_reads_back_and_survives_a_reset() {
     assert_eq!(
         block(
             &mut rig,
-            &["with open('data.txt', 'a') as f:", "    f.write(b'!')"]
+            &[
+                "with open('data.txt', 'a') as f:",
+                "    print(f.write(b'!'))"
+            ]
         ),
         "1\r\n"
     );

@@ -33,11 +33,78 @@ fn the_prompt_evaluates_expressions_and_blocks() {
     assert_eq!(rig.line("1 + 1"), "2\r\n>>> ");
     assert_eq!(rig.line("'abc'"), "'abc'\r\n>>> ");
     assert_eq!(rig.line("None"), ">>> ");
-    assert_eq!(rig.line("for i in range(3):"), "... ");
-    assert_eq!(rig.line("  print(i)"), "... ");
+    // Auto-indent: the block's lines come indented; Enter on an indented blank line keeps
+    // going, and after two blank lines there is no indent, so the third Enter runs the block.
+    assert_eq!(rig.line("for i in range(3):"), "...     ");
+    assert_eq!(rig.line("print(i)"), "...     ");
+    assert_eq!(rig.line(""), "...     ");
+    assert_eq!(rig.line(""), "... ");
     assert_eq!(rig.line(""), "0\r\n1\r\n2\r\n>>> ");
     assert_eq!(rig.line("(1,"), "... ");
     assert_eq!(rig.line(" 2)"), "(1, 2)\r\n>>> ");
+}
+
+#[test]
+fn backspace_takes_back_a_level_of_auto_indent() {
+    let mut rig = Rig::new(FlashSource::Fresh);
+    rig.boot();
+    let text = rig.type_bytes(b"for i in range(2):\rif i:\rprint('one')\r\x7fprint(i)\r\r\r\r");
+    assert_eq!(
+        text,
+        "for i in range(2):\r\n...     if i:\r\n...         print('one')\r\n...         \
+         \x08\x08\x08\x08\x1b[Kprint(i)\r\n...     \r\n...     \r\n... \r\n0\r\none\r\n1\r\n>>> "
+    );
+}
+
+#[test]
+fn up_and_down_recall_lines_until_a_soft_reset() {
+    let mut rig = Rig::new(FlashSource::Fresh);
+    rig.boot();
+    rig.line("x = 6");
+    assert_eq!(rig.line("x * 7"), "42\r\n>>> ");
+    // Up shows "x * 7", up again "x = 6" (drawn over it), down "x * 7" again; Enter runs it.
+    assert_eq!(
+        rig.type_bytes(b"\x1b[A\x1b[A\x1b[B\r"),
+        "x * 7\x1b[5Dx = 6\x1b[5Dx * 7\r\n42\r\n>>> "
+    );
+    // Left arrow and an insertion in the middle of a recalled line: each key redraws the rest
+    // of the line and steps back over it.
+    assert_eq!(
+        rig.type_bytes(b"\x1b[A\x1b[D\x1b[D\x1b[D+ 1 \r"),
+        "x * 7\x08\x08\x08+* 7\x08\x08\x08 * 7\x08\x08\x081* 7\x08\x08\x08 * 7\x08\x08\x08\r\n13\r\n>>> "
+    );
+    rig.soft_reset();
+    assert_eq!(rig.type_bytes(b"\x1b[A\r"), "\r\n>>> ");
+}
+
+#[test]
+fn tab_completes_names_and_lists_the_choices() {
+    let mut rig = Rig::new(FlashSource::Fresh);
+    rig.boot();
+    rig.line("import machine");
+    assert_eq!(
+        rig.type_bytes(b"machine.reset_c\t()\r"),
+        "machine.reset_cause()\r\n0\r\n>>> "
+    );
+    rig.line("alpha_one = 1; alpha_two = 2");
+    // The first Tab completes what the choices share, the second lists them.
+    let text = rig.type_bytes(b"alpha\t\t");
+    assert_eq!(
+        text,
+        format!(
+            "alpha_\r\nalpha_one{}alpha_two\r\n>>> alpha_",
+            " ".repeat(7)
+        )
+    );
+}
+
+#[test]
+fn ctrl_d_in_input_raises_eoferror() {
+    let mut rig = Rig::new(FlashSource::Fresh);
+    rig.boot();
+    rig.enter("try:\rinput('? ')\r\x7fexcept EOFError:\rprint('eof')\r\r\r");
+    let text = rig.type_bytes(b"\x04");
+    assert_eq!(text, "eof\r\n>>> ");
 }
 
 #[test]

@@ -37,6 +37,8 @@ pub struct Session {
     pub cwd: String,
     /// `/sd` is mounted (`os.mount(machine.SD(), '/sd')`); cleared at every soft reset.
     pub sd_mounted: bool,
+    /// The REPL's line history; cleared at every soft reset (`readline_init0`).
+    pub history: crate::python::readline::History,
 }
 
 thread_local! {

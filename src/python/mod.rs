@@ -12,6 +12,7 @@ pub mod native;
 pub mod native_fs;
 pub mod native_machine;
 pub mod native_pycom;
+pub mod readline;
 pub mod repl;
 pub mod uart;
 pub mod vfs;
@@ -75,6 +76,7 @@ pub fn run_firmware(
             raw_repl: false,
             cwd: "/flash".to_string(),
             sd_mounted: false,
+            history: Default::default(),
         }),
     });
     let _installed = bridge::install(bridge.clone());
@@ -157,6 +159,7 @@ fn mount_flash(bridge: &Bridge) -> Option<FirmwareEnd> {
         let mut session = bridge.session.borrow_mut();
         session.cwd = "/flash".to_string();
         session.sd_mounted = false;
+        session.history = Default::default();
     }
     match result {
         Ok(_) => None,

@@ -7,7 +7,8 @@ use rustpython_vm::{AsObject, VirtualMachine};
 
 use crate::python::bridge::current;
 use crate::python::exec::{Flow, run_source};
-use crate::python::uart::{pop_char, read_byte, skip_lf, write_raw};
+use crate::python::readline;
+use crate::python::uart::{read_byte, write_raw};
 
 const CTRL_A: u8 = 0x01;
 const CTRL_B: u8 = 0x02;
@@ -146,53 +147,80 @@ fn run_source_framed(vm: &VirtualMachine, scope: &Scope, source: &str) -> Flow {
 /// What a line editor returned.
 enum Line {
     Text(String),
-    /// A control key on an empty line (Ctrl-A/B/C/D/E).
+    /// A control key on an empty line (Ctrl-A/B/C/D/E), or Ctrl-C anywhere.
     Control(u8),
-    /// Ctrl-C on a non-empty line: the line is abandoned.
-    Cancelled,
 }
 
-/// The firmware's readline: echo, backspace, Ctrl-C to cancel; control keys on an empty line are
-/// returned to the caller.
-fn read_line(vm: &VirtualMachine, prompt: &[u8]) -> Result<Line, Flow> {
-    out(vm, prompt)?;
-    let mut line: Vec<u8> = Vec::new();
-    let mut escape: Vec<u8> = Vec::new();
-    loop {
-        let b = key(vm)?;
-        if !escape.is_empty() {
-            escape.push(b);
-            // Arrow keys and the like (ESC [ X): swallowed until history/editing lands.
-            if escape.len() >= 3 || (escape.len() == 2 && b != b'[' && b != b'O') {
-                escape.clear();
-            }
-            continue;
+/// The firmware's readline at the REPL: history, auto-indent after the statement's `previous`
+/// lines, tab completion from the prompt's globals; control keys on an empty line are returned
+/// to the caller.
+fn read_line(
+    vm: &VirtualMachine,
+    scope: &Scope,
+    prompt: &str,
+    previous: &[String],
+) -> Result<Line, Flow> {
+    match crate::python::uart::edit_line(vm, prompt, previous, &mut |path, prefix| {
+        completion_names(vm, scope, path, prefix)
+    })
+    .map_err(|exc| crate::python::exec::classify(vm, exc))?
+    {
+        readline::Key::Line(text) => Ok(Line::Text(text)),
+        readline::Key::Control(c) => Ok(Line::Control(c)),
+        readline::Key::Editing => Ok(Line::Control(0)),
+    }
+}
+
+/// Names Tab can complete to: the prompt's globals (then the builtins if none match), or the
+/// attributes of the object a dotted path names. Looking an attribute up may run a property's
+/// code, as it does on the module.
+fn completion_names(
+    vm: &VirtualMachine,
+    scope: &Scope,
+    path: &[&str],
+    prefix: &str,
+) -> Vec<String> {
+    let keys = |dict: &rustpython_vm::builtins::PyDict| -> Vec<String> {
+        dict.keys_vec()
+            .iter()
+            .filter_map(|k| k.downcast_ref::<rustpython_vm::builtins::PyStr>())
+            .map(|k| k.to_string_lossy().into_owned())
+            .filter(|k| k.starts_with(prefix))
+            .collect()
+    };
+    let Some((first, rest)) = path.split_first() else {
+        let globals = keys(&scope.globals);
+        if !globals.is_empty() {
+            return globals;
         }
-        match b {
-            CTRL_A..=CTRL_E if line.is_empty() => return Ok(Line::Control(b)),
-            CTRL_C => return Ok(Line::Cancelled),
-            b'\r' | b'\n' => {
-                out(vm, b"\r\n")?;
-                if b == b'\r' {
-                    skip_lf(vm).map_err(|_| Flow::Stop)?;
-                }
-                return Ok(Line::Text(String::from_utf8_lossy(&line).into_owned()));
-            }
-            0x1B => escape.push(b),
-            0x08 | 0x7F if pop_char(&mut line) => {
-                out(vm, b"\x08 \x08")?;
-            }
-            0x09 => {
-                // Tab inserts spaces (completion is not modelled yet).
-                line.extend_from_slice(b"    ");
-                out(vm, b"    ")?;
-            }
-            0x20..=0xFF => {
-                line.push(b);
-                out(vm, &[b])?;
-            }
-            _ => {}
+        return keys(&vm.builtins.dict());
+    };
+    let lookup = |name: &str| {
+        scope
+            .globals
+            .get_item_opt(name, vm)
+            .ok()
+            .flatten()
+            .or_else(|| vm.builtins.get_attr(&vm.ctx.new_str(name), vm).ok())
+    };
+    let Some(mut obj) = lookup(first) else {
+        return Vec::new();
+    };
+    for name in rest {
+        match obj.get_attr(&vm.ctx.new_str(*name), vm) {
+            Ok(next) => obj = next,
+            Err(_) => return Vec::new(),
         }
+    }
+    match vm.dir(Some(obj)) {
+        Ok(list) => list
+            .borrow_vec()
+            .iter()
+            .filter_map(|k| k.downcast_ref::<rustpython_vm::builtins::PyStr>())
+            .map(|k| k.to_string_lossy().into_owned())
+            .filter(|k| k.starts_with(prefix))
+            .collect(),
+        Err(_) => Vec::new(),
     }
 }
 
@@ -225,7 +253,7 @@ fn friendly_repl(vm: &VirtualMachine, scope: &Scope) -> Option<Flow> {
     let step = || -> Result<Option<Flow>, Flow> {
         out(vm, &banner(vm))?;
         loop {
-            let first = match read_line(vm, b">>> ")? {
+            let first = match read_line(vm, scope, ">>> ", &[])? {
                 Line::Control(CTRL_A) => {
                     out(vm, b"\r\n")?;
                     set_raw(vm, true);
@@ -246,7 +274,7 @@ fn friendly_repl(vm: &VirtualMachine, scope: &Scope) -> Option<Flow> {
                     }
                     continue;
                 }
-                Line::Control(_) | Line::Cancelled => {
+                Line::Control(_) => {
                     out(vm, b"\r\n")?;
                     continue;
                 }
@@ -255,24 +283,27 @@ fn friendly_repl(vm: &VirtualMachine, scope: &Scope) -> Option<Flow> {
             if first.trim().is_empty() {
                 continue;
             }
+            // `mp_repl_continue_with_input`: a compound statement goes on until an empty line
+            // (auto-indent's spaces are not empty: Enter three times ends a block); anything
+            // else until it parses.
             let mut in_block = starts_compound(&first);
-            let mut source = first;
+            let mut lines = vec![first];
             let mut cancelled = false;
             loop {
-                if !in_block && !is_incomplete(vm, &format!("{source}\n")) {
+                let last = lines.last().map(String::as_str).unwrap_or_default();
+                in_block |= last.trim_end().ends_with(':');
+                let more = if in_block {
+                    !last.is_empty()
+                } else {
+                    is_incomplete(vm, &format!("{}\n", lines.join("\n")))
+                };
+                if !more {
                     break;
                 }
-                if source.trim_end().ends_with(':') {
-                    in_block = true;
-                }
-                match read_line(vm, b"... ")? {
-                    Line::Text(t) if t.trim().is_empty() && in_block => break,
-                    Line::Text(t) => {
-                        source.push('\n');
-                        source.push_str(&t);
-                    }
+                match read_line(vm, scope, "... ", &lines)? {
+                    Line::Text(t) => lines.push(t),
                     Line::Control(CTRL_D) => break,
-                    Line::Control(_) | Line::Cancelled => {
+                    Line::Control(_) => {
                         out(vm, b"\r\n")?;
                         cancelled = true;
                         break;
@@ -282,6 +313,7 @@ fn friendly_repl(vm: &VirtualMachine, scope: &Scope) -> Option<Flow> {
             if cancelled {
                 continue;
             }
+            let mut source = lines.join("\n");
             source.push('\n');
             if let Some(end) = after_exec(run_source(vm, scope, &source, "<stdin>", Mode::Single)) {
                 return Ok(Some(end));

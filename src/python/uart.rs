@@ -4,6 +4,7 @@
 use rustpython_vm::{PyResult, VirtualMachine};
 
 use crate::python::bridge::{break_exception, current};
+use crate::python::readline::{self, Key, LineEditor};
 
 /// The firmware's cooked output: `\n` becomes `\r\n` (`mp_hal_stdout_tx_strn_cooked`).
 pub fn cook(text: &str) -> Vec<u8> {
@@ -46,30 +47,55 @@ pub fn read_byte(vm: &VirtualMachine) -> PyResult<u8> {
     }
 }
 
-/// Reads one line with echo: printable characters are echoed, backspace/DEL erase, Enter ends
-/// the line (`\r` or `\n`; `\r\n` counts once).
-pub fn read_line(vm: &VirtualMachine, prompt: &str) -> PyResult<String> {
-    write_raw(vm, &cook(prompt))?;
-    let mut line: Vec<u8> = Vec::new();
+/// Edits one line on UART0 with the firmware's readline (echo, cursor keys, history,
+/// auto-indent after `previous` lines, Tab asking `names`), until Enter or a control key the
+/// caller handles.
+pub fn edit_line(
+    vm: &VirtualMachine,
+    prompt: &str,
+    previous: &[String],
+    names: readline::Names,
+) -> PyResult<Key> {
+    let bridge = current(vm)?;
+    let mut echo = Vec::new();
+    let mut editor = LineEditor::start(prompt, previous, &mut echo);
+    write_raw(vm, &echo)?;
     loop {
         let b = read_byte(vm)?;
-        match b {
-            b'\r' | b'\n' => {
-                write_raw(vm, b"\r\n")?;
+        echo.clear();
+        let key = {
+            let mut session = bridge.session.borrow_mut();
+            editor.feed(b, &mut session.history, &mut echo, names)
+        };
+        write_raw(vm, &echo)?;
+        match key {
+            Key::Editing => {}
+            Key::Line(text) => {
                 if b == b'\r' {
                     skip_lf(vm)?;
                 }
-                return Ok(String::from_utf8_lossy(&line).into_owned());
+                return Ok(Key::Line(text));
             }
-            0x08 | 0x7F if pop_char(&mut line) => {
-                write_raw(vm, b"\x08 \x08")?;
-            }
-            0x20..=0xFF => {
-                line.push(b);
-                write_raw(vm, &[b])?;
-            }
-            _ => {}
+            control => return Ok(control),
         }
+    }
+}
+
+/// `input()`: one line with the same editor; Ctrl-D on an empty line is `EOFError`, as
+/// `mp_builtin_input` raises.
+pub fn read_line(vm: &VirtualMachine, prompt: &str) -> PyResult<String> {
+    match edit_line(
+        vm,
+        &String::from_utf8_lossy(&cook(prompt)),
+        &[],
+        &mut |_, _| Vec::new(),
+    )? {
+        Key::Line(text) => Ok(text),
+        Key::Control(0x03) => {
+            Err(vm.new_exception_empty(vm.ctx.exceptions.keyboard_interrupt.to_owned()))
+        }
+        Key::Control(0x04) => Err(vm.new_exception_empty(vm.ctx.exceptions.eof_error.to_owned())),
+        _ => Ok(String::new()),
     }
 }
 
@@ -82,18 +108,4 @@ pub fn skip_lf(vm: &VirtualMachine) -> PyResult<()> {
         hw.uart_rx.pop_front();
     }
     Ok(())
-}
-
-/// Removes the last UTF-8 character of a line being edited.
-pub fn pop_char(line: &mut Vec<u8>) -> bool {
-    let Some(mut last) = line.pop() else {
-        return false;
-    };
-    while last & 0xC0 == 0x80 {
-        match line.pop() {
-            Some(b) => last = b,
-            None => break,
-        }
-    }
-    true
 }

@@ -217,6 +217,23 @@ impl Rig {
         }
     }
 
+    /// Runs `lines` through paste mode (Ctrl-E … Ctrl-D), as host tools send code with
+    /// indentation, so the friendly REPL's auto-indent does not add to it. Returns what the code
+    /// printed, without the next prompt.
+    pub fn paste(&mut self, lines: &[&str]) -> String {
+        let mut input = String::from("\x05");
+        for l in lines {
+            input.push_str(l);
+            input.push('\r');
+        }
+        input.push('\x04');
+        let text = self.type_bytes(input.as_bytes());
+        let out = text
+            .rsplit_once("=== \r\n")
+            .map_or(text.as_str(), |(_, o)| o);
+        out.strip_suffix(">>> ").unwrap_or(out).to_string()
+    }
+
     /// Ctrl-D (a soft reset at an empty prompt); returns the text up to the next idle prompt.
     pub fn soft_reset(&mut self) -> String {
         self.type_bytes(b"\x04")
