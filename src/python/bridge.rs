@@ -9,8 +9,9 @@ use rustpython_vm::{AsObject, PyResult, VirtualMachine};
 
 use crate::board::Board;
 use crate::device::hw::{Callback, Hw};
-use crate::flash::FlashFile;
+use crate::flash::{FlashError, FlashFile, SECTOR_SIZE};
 use crate::image::FirmwareImage;
+use pycom_boot::BootInfo;
 
 /// What one hard boot of the firmware knows (kept across soft resets).
 pub struct Bridge {
@@ -22,6 +23,52 @@ pub struct Bridge {
     /// The host directory the user gave as the SD card (`--sd DIR`); the only host files the
     /// device can reach.
     pub sd_dir: Option<std::path::PathBuf>,
+}
+
+impl Bridge {
+    /// Reads `len` bytes of the config block from `offset` (§14).
+    pub fn config_bytes(&self, offset: u32, len: usize) -> Result<Vec<u8>, FlashError> {
+        let mut buf = vec![0u8; len];
+        self.flash
+            .borrow()
+            .read(self.board.config.offset + offset, &mut buf)?;
+        Ok(buf)
+    }
+
+    /// The firmware's `config_write`: read the sector, patch it, erase it, program it. Writing
+    /// what is already there writes nothing.
+    pub fn config_patch(&self, offset: u32, data: &[u8]) -> Result<(), FlashError> {
+        let base = self.board.config.offset;
+        let mut flash = self.flash.borrow_mut();
+        let mut sector = vec![0u8; SECTOR_SIZE as usize];
+        flash.read(base, &mut sector)?;
+        let at = offset as usize;
+        let Some(dst) = sector.get_mut(at..at + data.len()) else {
+            return Err(FlashError::OutOfBounds {
+                offset: base + offset,
+                len: data.len(),
+                size: SECTOR_SIZE,
+            });
+        };
+        if dst == data {
+            return Ok(());
+        }
+        dst.copy_from_slice(data);
+        flash.erase(base, base + SECTOR_SIZE)?;
+        flash.write(base, &sector)
+    }
+
+    /// The bootloader's record in otadata (`boot_info_t`).
+    pub fn boot_record(&self) -> Result<BootInfo, FlashError> {
+        let offset = self.board.otadata_offset();
+        pycom_boot::otadata::read_record(&mut *self.flash.borrow_mut(), offset)
+    }
+
+    /// Stores `next` as the bootloader's record.
+    pub fn store_boot_record(&self, next: &BootInfo) -> Result<(), FlashError> {
+        let offset = self.board.otadata_offset();
+        pycom_boot::otadata::write_record(&mut *self.flash.borrow_mut(), offset, next).map(|_| ())
+    }
 }
 
 /// State that the firmware keeps between soft resets of one hard boot.

@@ -121,29 +121,24 @@ pub fn run_firmware(
     }
 }
 
-/// Byte of the config block holding `heartbeat_on_boot` in bit 0 (§14).
-const CONFIG_HEARTBEAT_BYTE: u32 = 152;
-
 /// `mperror_init0`, at every boot and soft reset: LED off, heartbeat as `heartbeat_on_boot` says
 /// (an erased config block says yes).
 fn start_led(bridge: &Bridge) {
-    let mut byte = [0xFFu8];
-    let at = bridge.board.config.offset + CONFIG_HEARTBEAT_BYTE;
-    let _ = bridge.flash.borrow_mut().read(at, &mut byte);
+    let byte = bridge
+        .config_bytes(native_pycom::CONFIG_HEARTBEAT_BYTE, 1)
+        .ok()
+        .and_then(|b| b.first().copied())
+        .unwrap_or(0xFF);
     let mut hw = bridge.hw.borrow_mut();
     hw.show(smart_leds_trait::RGB8::default());
-    hw.set_heartbeat(byte[0] & 1 == 1);
+    hw.set_heartbeat(byte & 1 == 1);
 }
 
 /// `mp_hal_reset_safe_and_boot`: store `SAFE_BOOT_SW` in the boot record.
 fn request_safe_boot(bridge: &Bridge) {
-    let offset = bridge.board.otadata_offset();
-    let mut flash = bridge.flash.borrow_mut();
-    let mut bytes = [0u8; pycom_boot::boot_info::RECORD_LEN];
-    if flash.read(offset, &mut bytes).is_ok() {
-        let record = pycom_boot::BootInfo::decode(&bytes);
+    if let Ok(record) = bridge.boot_record() {
         let next = pycom_boot::updates::request_software_safe_boot(&record);
-        let _ = pycom_boot::otadata::write_record(&mut *flash, offset, &next);
+        let _ = bridge.store_boot_record(&next);
     }
 }
 

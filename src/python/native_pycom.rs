@@ -230,9 +230,7 @@ pub mod pycom {
     };
     use crate::flash::{FlashError, FlashFile};
     use crate::python::bridge::{Bridge, current};
-    use pycom_boot::BootInfo;
     use pycom_boot::boot_info::{IMG_STATUS_CHECK, Slot};
-    use pycom_boot::otadata::{read_record, write_record};
     use pycom_boot::updates;
 
     /// `mpexception_os_operation_failed`.
@@ -248,38 +246,6 @@ pub mod pycom {
 
     // ----- config block -------------------------------------------------------------------
 
-    /// Reads `len` bytes of the config block from `offset`.
-    fn config_bytes(bridge: &Bridge, offset: u32, len: usize) -> Result<Vec<u8>, FlashError> {
-        let mut buf = vec![0u8; len];
-        bridge
-            .flash
-            .borrow()
-            .read(bridge.board.config.offset + offset, &mut buf)?;
-        Ok(buf)
-    }
-
-    /// The firmware's `config_write`: read the sector, patch it, erase it, program it.
-    fn config_patch(bridge: &Bridge, offset: u32, data: &[u8]) -> Result<(), FlashError> {
-        let base = bridge.board.config.offset;
-        let mut flash = bridge.flash.borrow_mut();
-        let mut sector = vec![0u8; SECTOR as usize];
-        flash.read(base, &mut sector)?;
-        let at = offset as usize;
-        let Some(dst) = sector.get_mut(at..at + data.len()) else {
-            return Err(FlashError::OutOfBounds {
-                offset: base + offset,
-                len: data.len(),
-                size: SECTOR,
-            });
-        };
-        if dst == data {
-            return Ok(());
-        }
-        dst.copy_from_slice(data);
-        flash.erase(base, base + SECTOR)?;
-        flash.write(base, &sector)
-    }
-
     /// `config_read(offset, length)`: bytes of the 1 KiB config block.
     #[pyfunction]
     fn config_read(offset: u32, length: u32, vm: &VirtualMachine) -> PyResult<Vec<u8>> {
@@ -287,7 +253,9 @@ pub mod pycom {
         if offset.saturating_add(length) > 1024 {
             return Err(vm.new_value_error("outside the config block".to_string()));
         }
-        config_bytes(&bridge, offset, length as usize).map_err(|e| flash_failed(vm, e))
+        bridge
+            .config_bytes(offset, length as usize)
+            .map_err(|e| flash_failed(vm, e))
     }
 
     /// `config_write(offset, data)`: rewrites the config sector with `data` at `offset`.
@@ -298,14 +266,17 @@ pub mod pycom {
         if (offset as usize).saturating_add(data.len()) > 1024 {
             return Err(vm.new_value_error("outside the config block".to_string()));
         }
-        config_patch(&bridge, offset, &data).map_err(|e| flash_failed(vm, e))
+        bridge
+            .config_patch(offset, &data)
+            .map_err(|e| flash_failed(vm, e))
     }
 
     /// `heartbeat_on_boot` as stored (an erased block says yes).
     #[pyfunction]
     fn heartbeat_on_boot(on: OptionalArg<bool>, vm: &VirtualMachine) -> PyResult<Option<bool>> {
         let bridge = current(vm)?;
-        let byte = config_bytes(&bridge, CONFIG_HEARTBEAT_BYTE, 1)
+        let byte = bridge
+            .config_bytes(CONFIG_HEARTBEAT_BYTE, 1)
             .map_err(|e| flash_failed(vm, e))?
             .first()
             .copied()
@@ -314,7 +285,8 @@ pub mod pycom {
             OptionalArg::Missing => Ok(Some(byte & 1 == 1)),
             OptionalArg::Present(on) => {
                 let next = (byte & !1) | u8::from(on);
-                config_patch(&bridge, CONFIG_HEARTBEAT_BYTE, &[next])
+                bridge
+                    .config_patch(CONFIG_HEARTBEAT_BYTE, &[next])
                     .map_err(|e| flash_failed(vm, e))?;
                 Ok(None)
             }
@@ -478,16 +450,6 @@ pub mod pycom {
 
     // ----- boot record, bootmgr, OTA -----------------------------------------------------
 
-    fn record(bridge: &Bridge) -> Result<BootInfo, FlashError> {
-        let offset = bridge.board.otadata_offset();
-        read_record(&mut *bridge.flash.borrow_mut(), offset)
-    }
-
-    fn store_record(bridge: &Bridge, next: &BootInfo) -> Result<(), FlashError> {
-        let offset = bridge.board.otadata_offset();
-        write_record(&mut *bridge.flash.borrow_mut(), offset, next).map(|_| ())
-    }
-
     fn slot_address(bridge: &Bridge, slot: Slot) -> u32 {
         match slot {
             Slot::Factory => bridge.board.factory_offset(),
@@ -499,7 +461,7 @@ pub mod pycom {
     #[pyfunction]
     fn boot_record(vm: &VirtualMachine) -> PyResult<(u32, u32, u32, u32, u32)> {
         let bridge = current(vm)?;
-        let r = record(&bridge).map_err(|e| flash_failed(vm, e))?;
+        let r = bridge.boot_record().map_err(|e| flash_failed(vm, e))?;
         Ok((r.active_img, r.status, r.prev_img, r.size, r.safeboot))
     }
 
@@ -514,7 +476,7 @@ pub mod pycom {
         vm: &VirtualMachine,
     ) -> PyResult<(bool, bool)> {
         let bridge = current(vm)?;
-        let mut next = record(&bridge).map_err(|e| flash_failed(vm, e))?;
+        let mut next = bridge.boot_record().map_err(|e| flash_failed(vm, e))?;
         // The firmware takes these as uint8_t.
         let partition = boot_partition & 0xFF;
         let safeboot = safeboot & 0xFF;
@@ -551,7 +513,7 @@ pub mod pycom {
             safe_changed = true;
         }
         if write && (switched || safe_changed) {
-            store_record(&bridge, &next).map_err(|_| {
+            bridge.store_boot_record(&next).map_err(|_| {
                 vm.new_value_error("Error writing bootloader information!".to_string())
             })?;
         }
@@ -562,7 +524,7 @@ pub mod pycom {
     #[pyfunction]
     fn ota_slot(vm: &VirtualMachine) -> PyResult<u32> {
         let bridge = current(vm)?;
-        let r = record(&bridge).map_err(|e| flash_failed(vm, e))?;
+        let r = bridge.boot_record().map_err(|e| flash_failed(vm, e))?;
         Ok(slot_address(&bridge, updates::ota_slot(&r)))
     }
 
@@ -570,7 +532,7 @@ pub mod pycom {
     #[pyfunction]
     fn ota_start(vm: &VirtualMachine) -> PyResult<()> {
         let bridge = current(vm)?;
-        let r = record(&bridge).map_err(|e| flash_failed(vm, e))?;
+        let r = bridge.boot_record().map_err(|e| flash_failed(vm, e))?;
         let start = slot_address(&bridge, updates::ota_slot(&r));
         bridge
             .flash
@@ -643,7 +605,7 @@ pub mod pycom {
         if !ota.open {
             return Ok("none");
         }
-        let r = record(&bridge).map_err(|e| flash_failed(vm, e))?;
+        let r = bridge.boot_record().map_err(|e| flash_failed(vm, e))?;
         if r.status == IMG_STATUS_CHECK {
             return Ok("none");
         }
@@ -657,7 +619,9 @@ pub mod pycom {
             return Ok("delta");
         }
         let next = updates::after_ota_finish(&r, ota.size);
-        store_record(&bridge, &next).map_err(|e| flash_failed(vm, e))?;
+        bridge
+            .store_boot_record(&next)
+            .map_err(|e| flash_failed(vm, e))?;
         Ok("full")
     }
 
