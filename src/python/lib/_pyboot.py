@@ -88,8 +88,15 @@ def print_exception(e, file=None):
         w('Traceback (most recent call last):\n')
         for filename, line, name in frames:
             w('  File "%s", line %d, in %s\n' % (filename, line, name))
+    name = type(e).__name__
     if isinstance(e, SyntaxError):
-        msg = e.msg
+        # The firmware names no detail, except for indentation.
+        if not isinstance(e, IndentationError):
+            msg = 'invalid syntax'
+        elif e.msg == 'unexpected indentation':
+            msg = 'unexpected indent'
+        else:
+            msg = e.msg
     elif type(e) is OSError and len(e.args) == 1 and isinstance(e.args[0], int):
         # The firmware's errno text: `OSError: [Errno 2] ENOENT`.
         msg = str(e)
@@ -99,7 +106,22 @@ def print_exception(e, file=None):
         msg = str(e.args)
     else:
         msg = ''
-    w('%s: %s\n' % (type(e).__name__, msg))
+    name, msg = _firmware_words(e, name, msg)
+    w('%s: %s\n' % (name, msg))
+
+
+def _firmware_words(e, name, msg):
+    """The most common errors in the firmware's (MicroPython 1.11) words, not the engine's."""
+    if name == 'ModuleNotFoundError':
+        # MicroPython has only ImportError: `ImportError: no module named 'foo'`.
+        return 'ImportError', msg.replace('No module named', 'no module named', 1)
+    if isinstance(e, NameError) and msg.endswith(' is not defined'):
+        return name, msg[:-len(' is not defined')] + " isn't defined"
+    if isinstance(e, AttributeError) and msg.startswith("module '"):
+        at = msg.find(' has no attribute ')
+        if at > 0:
+            return name, "'module' object" + msg[at:]
+    return name, msg
 
 
 sys.print_exception = print_exception
