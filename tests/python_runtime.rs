@@ -322,6 +322,13 @@ fn raw_repl_frames_output_and_errors_as_host_tools_expect() {
     rig.boot();
     assert_eq!(rig.type_bytes(b"\x01"), "\r\nraw REPL; CTRL-B to exit\r\n>");
     assert_eq!(rig.type_bytes(b"print(6*7)\x04"), "OK42\r\n\x04\x04>");
+    // mpremote's raw-paste probe: Pycom has no raw-paste, so `\x05A` lands in the buffer and
+    // Ctrl-A resets the raw REPL (banner again, buffer cleared); the host falls back.
+    assert_eq!(
+        rig.type_bytes(b"\x05A\x01"),
+        "raw REPL; CTRL-B to exit\r\n>"
+    );
+    assert_eq!(rig.type_bytes(b"print(1)\x04"), "OK1\r\n\x04\x04>");
     let err = rig.type_bytes(b"1/0\x04");
     assert!(
         err.starts_with("OK\x04Traceback (most recent call last):\r\n"),

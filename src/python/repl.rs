@@ -88,7 +88,7 @@ fn raw_repl(vm: &VirtualMachine, scope: &Scope) -> Option<Flow> {
             loop {
                 match key(vm)? {
                     CTRL_A => {
-                        out(vm, b"\r\n")?;
+                        // `goto raw_repl_reset`: the banner again, no line break before it.
                         out(vm, RAW_BANNER)?;
                         buffer.clear();
                         out(vm, b">")?;
