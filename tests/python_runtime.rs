@@ -87,6 +87,19 @@ fn tab_completes_names_and_lists_the_choices() {
         "machine.reset_cause()\r\n0\r\n>>> "
     );
     rig.line("alpha_one = 1; alpha_two = 2");
+    // Completing through a property runs it, and it may use the device (here the filesystem).
+    rig.paste(&[
+        "class Here:",
+        "    @property",
+        "    def cwd(self):",
+        "        import os",
+        "        return os.getcwd()",
+        "here = Here()",
+    ]);
+    assert_eq!(
+        rig.type_bytes(b"here.cwd.upp\t()\r"),
+        "here.cwd.upper()\r\n'/FLASH'\r\n>>> "
+    );
     // The first Tab completes what the choices share, the second lists them.
     let text = rig.type_bytes(b"alpha\t\t");
     assert_eq!(

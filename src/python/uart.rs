@@ -63,10 +63,11 @@ pub fn edit_line(
     loop {
         let b = read_byte(vm)?;
         echo.clear();
-        let key = {
-            let mut session = bridge.session.borrow_mut();
-            editor.feed(b, &mut session.history, &mut echo, names)
-        };
+        // The history is taken out of the session while the editor works: Tab completion runs
+        // Python (a property, `dir()`), which may itself reach the session (`os.getcwd()`).
+        let mut history = std::mem::take(&mut bridge.session.borrow_mut().history);
+        let key = editor.feed(b, &mut history, &mut echo, names);
+        bridge.session.borrow_mut().history = history;
         write_raw(vm, &echo)?;
         match key {
             Key::Editing => {}
