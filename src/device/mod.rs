@@ -260,6 +260,10 @@ fn duration_us(d: Duration) -> Micros {
 
 /// Collects events until `stop` says so (inclusive) or the device ends. For tests and scripted
 /// runs in virtual time, where the device reports `Idle` when nothing is left to do.
+///
+/// Panics after [`COLLECT_LIMIT`] events: a device that never settles (a reset loop runs
+/// thousands of boots a second in virtual time) fails the test with its last output instead of
+/// filling the machine's memory.
 pub fn collect_until(events: &Receiver<Event>, mut stop: impl FnMut(&Event) -> bool) -> Vec<Event> {
     let mut out = Vec::new();
     while let Ok(e) = events.recv() {
@@ -268,6 +272,31 @@ pub fn collect_until(events: &Receiver<Event>, mut stop: impl FnMut(&Event) -> b
         if done {
             break;
         }
+        if out.len() >= COLLECT_LIMIT {
+            let tail: Vec<u8> = out
+                .iter()
+                .rev()
+                .filter_map(|e| match &e.kind {
+                    EventKind::Uart { text } => Some(text.as_slice()),
+                    _ => None,
+                })
+                .take(40)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .flatten()
+                .copied()
+                .collect();
+            panic!(
+                "the device did not settle within {COLLECT_LIMIT} events (at {} ms); its last \
+                 output:\n{}",
+                out.last().map_or(0, Event::time_ms),
+                String::from_utf8_lossy(&tail)
+            );
+        }
     }
     out
 }
+
+/// How many events [`collect_until`] takes before it gives up on a device that never settles.
+pub const COLLECT_LIMIT: usize = 1_000_000;
