@@ -401,3 +401,118 @@ fn kbd_intr_decides_whether_ctrl_c_interrupts_running_code() {
     assert!(interrupted.ends_with(">>> "), "{interrupted}");
     rig.shutdown();
 }
+
+#[test]
+fn heartbeat_off_lasts_until_a_soft_reset() {
+    let mut rig = booted();
+    assert_eq!(rig.eval("import pycom, time; pycom.heartbeat(False)"), "");
+    let dark = rig.enter("time.sleep(10)");
+    assert!(!led_colours(&dark).iter().any(|c| c == BLUE));
+    // Not persistent across a soft reboot (§10.4): mperror_init0 starts it again.
+    rig.soft_reset();
+    let lit = rig.enter("import time; time.sleep(10)");
+    let blue: Vec<u64> = support::led_timeline(&lit)
+        .into_iter()
+        .filter(|(_, c)| c == BLUE)
+        .map(|(t, _)| t)
+        .collect();
+    // The pulse at the soft reset itself came before; two more fall in the 10 s.
+    assert_eq!(blue.len(), 2, "{blue:?}");
+    assert_eq!(blue[1] - blue[0], 4000, "a pulse every 4 s: {blue:?}");
+    rig.shutdown();
+}
+
+#[test]
+fn microsecond_sleeps_and_ticks_follow_device_time() {
+    let mut rig = booted();
+    assert_eq!(rig.eval("import time"), "");
+    let slept: u64 = rig
+        .eval("t = time.ticks_us(); time.sleep_us(1500); time.ticks_diff(time.ticks_us(), t)")
+        .trim()
+        .parse()
+        .expect("a number of µs");
+    assert!(
+        (1500..20_000).contains(&slept),
+        "sleep_us(1500) took {slept} µs"
+    );
+    let cpu: u64 = rig
+        .eval("c = time.ticks_cpu(); time.sleep(2); time.ticks_diff(time.ticks_cpu(), c)")
+        .trim()
+        .parse()
+        .expect("a number of µs");
+    assert!(
+        (2_000_000..2_020_000).contains(&cpu),
+        "ticks_cpu moved {cpu}"
+    );
+    assert_eq!(
+        rig.eval("0 <= time.ticks_us() < 2**32, 0 <= time.ticks_cpu() < 2**32"),
+        "(True, True)\r\n"
+    );
+    rig.shutdown();
+}
+
+#[test]
+fn print_exception_and_opt_level_as_micropython_has_them() {
+    let mut rig = booted();
+    assert_eq!(
+        rig.paste(&[
+            "import sys",
+            "def fail():",
+            "    raise ValueError('bad value')",
+            "try:",
+            "    fail()",
+            "except ValueError as e:",
+            "    sys.print_exception(e)",
+        ]),
+        "Traceback (most recent call last):\r\n  File \"<stdin>\", line 5, in <module>\r\n  \
+         File \"<stdin>\", line 3, in fail\r\nValueError: bad value\r\n"
+    );
+    assert_eq!(
+        rig.eval("import micropython; micropython.opt_level()"),
+        "0\r\n"
+    );
+    assert_eq!(
+        rig.eval("micropython.opt_level(2); micropython.opt_level()"),
+        "2\r\n"
+    );
+    rig.shutdown();
+}
+
+#[test]
+fn firmware_modules_show_only_their_documented_names() {
+    let mut rig = booted();
+    for (module, expected) in [
+        (
+            "os",
+            &[
+                "listdir", "mkfs", "fsformat", "mkfat", "dupterm", "uname", "sep",
+            ][..],
+        ),
+        ("uos", &["listdir", "getfree", "mount", "umount"][..]),
+        (
+            "time",
+            &["sleep_us", "ticks_cpu", "localtime", "mktime"][..],
+        ),
+        ("utime", &["ticks_ms", "ticks_diff", "ticks_add"][..]),
+        ("gc", &["collect", "mem_free", "mem_alloc", "threshold"][..]),
+        (
+            "micropython",
+            &["const", "opt_level", "mem_info", "kbd_intr", "schedule"][..],
+        ),
+    ] {
+        let names = rig.eval(&format!("import {module}; print(dir({module}))"));
+        for name in expected {
+            assert!(
+                names.contains(&format!("'{name}'")),
+                "{module}.{name}: {names}"
+            );
+        }
+        assert!(
+            !names
+                .split(", ")
+                .any(|n| n.trim_start_matches('[').starts_with("'_") && !n.contains("'__")),
+            "helpers leak into dir({module}): {names}"
+        );
+    }
+    rig.shutdown();
+}

@@ -41,3 +41,7 @@ def mem_alloc():
 
 def mem_free():
     return _pycom.heap_size() - mem_alloc()
+
+
+import _pyboot  # noqa: E402
+_pyboot.publish(__name__, globals())

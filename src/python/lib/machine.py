@@ -516,7 +516,7 @@ except ImportError:
 
 
 # The calendar is time's (one implementation for RTC and localtime).
-from time import _days_from_civil, _civil_from_days  # noqa: E402
+from _calendar import days_from_civil as _days_from_civil, civil_from_days as _civil_from_days  # noqa: E402,E501
 
 
 class RTC:
@@ -993,13 +993,4 @@ class Touch:
 # Only the names the firmware's module has (dir(machine) lists what the docs list); the
 # helpers above stay reachable from the functions that use them.
 
-def _publish():
-    import sys
-    public = type(sys)('machine')
-    for name, value in globals().items():
-        if not name.startswith('_'):
-            setattr(public, name, value)
-    sys.modules['machine'] = public
-
-
-_publish()
+_pyboot.publish(__name__, globals())

@@ -64,3 +64,7 @@ def kbd_intr(c, *reset_char):
 
 def schedule(func, arg):
     func(arg)
+
+
+import _pyboot  # noqa: E402
+_pyboot.publish(__name__, globals())

@@ -11,6 +11,7 @@
 #   (year, month, mday, hour, minute, second, weekday 0=Monday, yearday 1..366).
 import _dev
 import _pycom
+from _calendar import days_from_civil as _days_from_civil, civil_from_days as _civil_from_days
 
 _MASK = 0xFFFFFFFF
 
@@ -60,33 +61,6 @@ def timezone(*args):
     _pycom.timezone(int(args[0]))
 
 
-def _days_from_civil(y, m, d):
-    y -= m <= 2
-    era = (y if y >= 0 else y - 399) // 400
-    yoe = y - era * 400
-    doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + d - 1
-    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
-    return era * 146097 + doe - 719468
-
-
-def _is_leap(y):
-    return y % 4 == 0 and (y % 100 != 0 or y % 400 == 0)
-
-
-def _civil_from_days(z):
-    """(year, month, day) of day `z` since 1970-01-01 (also machine.RTC's calendar)."""
-    z += 719468
-    era = (z if z >= 0 else z - 146096) // 146097
-    doe = z - era * 146097
-    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
-    y = yoe + era * 400
-    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
-    mp = (5 * doy + 2) // 153
-    d = doy - (153 * mp + 2) // 5 + 1
-    m = mp + (3 if mp < 10 else -9)
-    return (y + (m <= 2), m, d)
-
-
 def _tuple(seconds):
     days, rem = divmod(int(seconds), 86400)
     y, m, d = _civil_from_days(days)
@@ -117,3 +91,7 @@ def mktime(t):
     month = (month - 1) % 12 + 1
     days = _days_from_civil(year, month, 1) + mday - 1
     return days * 86400 + hour * 3600 + minute * 60 + second - _pycom.timezone()
+
+
+import _pyboot  # noqa: E402
+_pyboot.publish(__name__, globals())
