@@ -9,8 +9,8 @@ use std::path::Path;
 use pycom_sim::device::FlashSource;
 use support::Rig;
 
-/// Makes a `machine.SD()`-like object at the prompt (the marker `os.mount` looks for).
-const SD_CLASS: &str = "SD = type('SD', (), {'_pycom_sd': True})";
+/// Brings the SD card's class to the prompt, as user code does.
+const SD_CLASS: &str = "from machine import SD";
 
 fn fresh() -> Rig {
     let mut rig = Rig::new(FlashSource::Fresh);
@@ -484,4 +484,116 @@ fn an_unclosed_file_is_written_at_soft_reset_but_lost_at_the_reset_button() {
     rig.press_reset();
     // Created by open(), but the data never left the file object.
     assert_eq!(rig.eval("open('/flash/hard.txt').read()"), "''\r\n");
+}
+
+#[test]
+fn a_module_at_the_root_of_flash_can_be_imported() {
+    let mut rig = Rig::with_files(&[("/helper.py", "VALUE = 7\nprint('helper loaded')\n")]);
+    rig.boot();
+    assert_eq!(
+        rig.eval("import helper; helper.VALUE, helper.__file__"),
+        "helper loaded\r\n(7, 'helper.py')\r\n"
+    );
+}
+
+#[test]
+fn fsformat_flash_is_the_firmwares_name_for_mkfs() {
+    let sd = tempfile::tempdir().expect("tempdir");
+    let mut rig = with_sd(FlashSource::Fresh, sd.path());
+    assert_eq!(rig.eval("open('/flash/mine.txt', 'w').write('m')"), "1\r\n");
+    assert_eq!(rig.eval("open('/sd/card.txt', 'w').write('c')"), "1\r\n");
+    assert_eq!(rig.eval("os.fsformat('/flash')"), "");
+    assert_eq!(
+        rig.eval("os.listdir('/flash'), os.listdir('/sd')"),
+        "([], ['card.txt'])\r\n"
+    );
+    rig.press_reset();
+    assert_eq!(
+        rig.eval("import os; sorted(os.listdir('/flash'))"),
+        "['boot.py', 'cert', 'lib', 'main.py', 'sys']\r\n"
+    );
+    assert_eq!(
+        std::fs::read(sd.path().join("card.txt")).expect("kept"),
+        b"c"
+    );
+}
+
+#[test]
+fn mkfat_makes_a_fat_volume_of_the_sd_card_to_mount_or_format() {
+    let sd = tempfile::tempdir().expect("tempdir");
+    std::fs::write(sd.path().join("old.txt"), b"old").expect("write");
+    let mut rig = Rig::spawn("lopy4", FlashSource::Fresh, Some(sd.path().to_path_buf()));
+    rig.boot();
+    rig.run_lines(&["import os", "from machine import SD", "sd = SD()"]);
+    assert_eq!(
+        rig.eval("vfs = os.mkfat(sd); os.mount(vfs, '/sd'); os.listdir('/sd')"),
+        "['old.txt']\r\n"
+    );
+    assert_eq!(
+        rig.eval("os.umount('/sd'); os.mkfat.mkfs(sd); os.mount(sd, '/sd'); os.listdir('/sd')"),
+        "[]\r\n"
+    );
+    assert_eq!(std::fs::read_dir(sd.path()).expect("read_dir").count(), 0);
+    assert_eq!(
+        os_error_args(&mut rig, "os.mkfat(42)"),
+        "(19, 'pycom-sim has FAT volumes only on machine.SD()')\r\n"
+    );
+}
+
+#[test]
+fn dupterm_moves_the_repl_to_a_stream_and_back() {
+    let mut rig = fresh();
+    // The frozen _boot.py put the terminal on UART0.
+    assert_eq!(
+        rig.eval("u = os.dupterm(); u"),
+        "UART(0, baudrate=115200, bits=8, parity=None, stop=1)\r\n"
+    );
+    rig.paste(&[
+        "class Term:",
+        "    def __init__(self, typed):",
+        "        self.typed, self.out = typed, b''",
+        "    def read(self, n):",
+        "        got, self.typed = self.typed[:n], self.typed[n:]",
+        "        return got",
+        "    def write(self, b):",
+        "        self.out += b",
+        "        return len(b)",
+    ]);
+    // The REPL reads the stream, answers into it, and goes back to UART0 when told.
+    rig.run_lines(&["t = Term(b'x = 6 * 7\\ros.dupterm(u)\\r')"]);
+    assert_eq!(rig.type_line("os.dupterm(t)"), "os.dupterm(t)\r\n>>> ");
+    assert_eq!(
+        rig.eval("t.out"),
+        "b'>>> x = 6 * 7\\r\\n>>> os.dupterm(u)\\r\\n'\r\n"
+    );
+    assert_eq!(rig.eval("x"), "42\r\n");
+    // Something that is not a stream is refused.
+    assert!(
+        rig.eval("os.dupterm(42)")
+            .ends_with("AttributeError: 'int' object has no attribute 'read'\r\n")
+    );
+    // A stream that fails gives the terminal back to UART0, with the reason.
+    rig.paste(&[
+        "class Bad:",
+        "    def write(self, b): raise OSError(5)",
+        "    def read(self, n): return b''",
+    ]);
+    let text = rig.type_line("os.dupterm(Bad())");
+    assert!(
+        text.contains("dupterm: Exception in write() method, the REPL is back on UART0: "),
+        "{text}"
+    );
+    assert_eq!(rig.eval("print('and here')"), "and here\r\n");
+}
+
+#[test]
+fn dupterm_none_takes_the_repl_off_uart0_until_a_reset() {
+    let mut rig = fresh();
+    // The page's "you disabled the UART": nothing answers any more, whatever is typed.
+    assert_eq!(rig.type_line("os.dupterm(None)"), "os.dupterm(None)\r\n");
+    assert_eq!(rig.type_line("print('anyone?')"), "");
+    assert_eq!(rig.type_bytes(b"\x04"), "");
+    let text = rig.press_reset();
+    assert!(text.ends_with(">>> "), "{text}");
+    assert_eq!(rig.eval("print('back')"), "back\r\n");
 }

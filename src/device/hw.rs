@@ -130,6 +130,11 @@ pub struct Hw {
     /// again (the frozen `_boot.py` does it at every boot) or the chip resets. The ROM and the
     /// bootloader print regardless.
     pub uart0_enabled: bool,
+    /// The REPL's terminal is UART0: `os.dupterm()` holds `UART(0)`, as the frozen `_boot.py`
+    /// sets it at every boot. While the terminal is elsewhere (`os.dupterm(None)` or another
+    /// stream), console output skips UART0, and bytes typed there stay in the driver's buffer
+    /// for `UART(0).read()`, with no Ctrl-C or Ctrl-F.
+    pub console_on_uart0: bool,
     interrupt: Option<Interrupt>,
     commands: Receiver<Command>,
     subscribers: Subscribers,
@@ -158,6 +163,7 @@ impl Hw {
             callbacks: VecDeque::new(),
             pin_irqs: std::collections::BTreeMap::new(),
             uart0_enabled: true,
+            console_on_uart0: true,
             interrupt: None,
             commands,
             subscribers,
@@ -190,9 +196,17 @@ impl Hw {
         }
     }
 
-    /// Sends bytes out of UART0 through the firmware's driver (console output of the Python
-    /// runtime): nothing goes out while `machine.UART(0)` is deinitialised.
+    /// Console output of the Python runtime: out of UART0 while the terminal is there and the
+    /// driver is installed.
     pub fn console_write(&mut self, bytes: &[u8]) {
+        if self.console_on_uart0 {
+            self.uart0_driver_write(bytes);
+        }
+    }
+
+    /// Sends bytes out of UART0 through the firmware's driver (`UART(0).write`): nothing goes
+    /// out while `machine.UART(0)` is deinitialised.
+    pub fn uart0_driver_write(&mut self, bytes: &[u8]) {
         if self.uart0_enabled {
             self.uart_write(bytes);
         }
@@ -270,7 +284,9 @@ impl Hw {
             return;
         }
         for &b in bytes {
-            if self.python_busy && Some(b) == self.intr_char {
+            if !self.console_on_uart0 {
+                self.uart_rx.push_back(b);
+            } else if self.python_busy && Some(b) == self.intr_char {
                 self.kbd_interrupt = true;
                 // Like the firmware, what was typed before the interrupt is thrown away.
                 self.uart_rx.clear();

@@ -34,6 +34,7 @@ pub static FIRMWARE_MODULES: &[FirmwareModule] = &[
     firmware_module!(["_sysext"], "lib/_sysext.py", "<frozen _sysext>"),
     firmware_module!(["pycom"], "lib/pycom.py", "<frozen pycom>"),
     firmware_module!(["time", "utime"], "lib/time.py", "<frozen time>"),
+    firmware_module!(["_calendar"], "lib/_calendar.py", "<frozen _calendar>"),
     firmware_module!(
         ["micropython"],
         "lib/micropython.py",
@@ -83,10 +84,7 @@ pub mod dev {
     /// Writes text to UART0 as the firmware's cooked stdout does (`\n` → `\r\n`).
     #[pyfunction]
     fn write(s: PyStrRef, vm: &VirtualMachine) -> PyResult<()> {
-        let bridge = current(vm)?;
-        let text = s.to_string_lossy();
-        bridge.hw.borrow_mut().console_write(&uart::cook(&text));
-        Ok(())
+        uart::write_raw(vm, &uart::cook(&s.to_string_lossy()))
     }
 
     /// Reads `n` characters from UART0 (at least one; blocks until they arrive).
@@ -104,6 +102,13 @@ pub mod dev {
     #[pyfunction]
     fn readline(prompt: PyStrRef, vm: &VirtualMachine) -> PyResult<String> {
         uart::read_line(vm, &prompt.to_string_lossy())
+    }
+
+    /// Puts the REPL's terminal on UART0 (`os.dupterm(UART(0))`) or takes it off.
+    #[pyfunction]
+    fn console_on_uart0(on: bool, vm: &VirtualMachine) -> PyResult<()> {
+        current(vm)?.hw.borrow_mut().console_on_uart0 = on;
+        Ok(())
     }
 
     /// `sys.platform`: the board's name.

@@ -431,7 +431,7 @@ mod machine {
     fn uart0_write(data: ArgBytesLike, vm: &VirtualMachine) -> PyResult<usize> {
         let bridge = current(vm)?;
         let bytes = data.borrow_buf().to_vec();
-        bridge.hw.borrow_mut().console_write(&bytes);
+        bridge.hw.borrow_mut().uart0_driver_write(&bytes);
         Ok(bytes.len())
     }
 

@@ -19,25 +19,45 @@ pub fn cook(text: &str) -> Vec<u8> {
 }
 
 /// Writes raw bytes to UART0 (through the firmware's driver: dropped after `UART(0).deinit()`).
+/// Also copied to the `os.dupterm()` stream, if one is attached.
 pub fn write_raw(vm: &VirtualMachine, bytes: &[u8]) -> PyResult<()> {
     current(vm)?.hw.borrow_mut().console_write(bytes);
+    crate::python::dupterm::write(vm, bytes);
     Ok(())
 }
 
-/// Blocks until a byte arrives on UART0 (the device idles meanwhile). A reset, Ctrl-F, or — while
-/// code runs — Ctrl-C end the wait with their exception.
+/// Blocks until a byte of console input arrives: on UART0, or from the stream `os.dupterm()`
+/// put the terminal on (the device idles meanwhile). A reset, Ctrl-F, or — while code runs —
+/// Ctrl-C end the wait with their exception.
 pub fn read_byte(vm: &VirtualMachine) -> PyResult<u8> {
     let bridge = current(vm)?;
     loop {
-        let callbacks = {
+        let (on_uart0, waiting) = {
             let mut hw = bridge.hw.borrow_mut();
             if let Some(e) = break_exception(vm, &mut hw) {
                 return Err(e);
             }
-            if let Some(b) = hw.uart_rx.pop_front() {
+            if hw.console_on_uart0
+                && let Some(b) = hw.uart_rx.pop_front()
+            {
                 return Ok(b);
             }
-            hw.idle(|hw| !hw.uart_rx.is_empty() || !hw.callbacks.is_empty());
+            (hw.console_on_uart0, hw.uart_rx.len())
+        };
+        if let Some(b) = crate::python::dupterm::read_byte(vm) {
+            return Ok(b);
+        }
+        let callbacks = {
+            let mut hw = bridge.hw.borrow_mut();
+            // Off UART0, bytes typed there are `UART(0).read()`'s; they only wake the poll.
+            hw.idle(|hw| {
+                !hw.callbacks.is_empty()
+                    || if on_uart0 {
+                        !hw.uart_rx.is_empty()
+                    } else {
+                        hw.uart_rx.len() != waiting
+                    }
+            });
             !hw.callbacks.is_empty()
         };
         if callbacks {
@@ -105,7 +125,7 @@ pub fn skip_lf(vm: &VirtualMachine) -> PyResult<()> {
     let bridge = current(vm)?;
     let mut hw = bridge.hw.borrow_mut();
     hw.drain_commands();
-    if hw.uart_rx.front() == Some(&b'\n') {
+    if hw.console_on_uart0 && hw.uart_rx.front() == Some(&b'\n') {
         hw.uart_rx.pop_front();
     }
     Ok(())

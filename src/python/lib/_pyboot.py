@@ -115,6 +115,9 @@ def _firmware_words(e, name, msg):
     if name == 'ModuleNotFoundError':
         # MicroPython has only ImportError: `ImportError: no module named 'foo'`.
         return 'ImportError', msg.replace('No module named', 'no module named', 1)
+    if name == 'RecursionError':
+        # MicroPython has no RecursionError: its stack check raises RuntimeError.
+        return 'RuntimeError', 'maximum recursion depth exceeded'
     if isinstance(e, NameError) and msg.endswith(' is not defined'):
         return name, msg[:-len(' is not defined')] + " isn't defined"
     if isinstance(e, AttributeError) and msg.startswith("module '"):
@@ -161,8 +164,22 @@ class _Finder:
 
 
 sys.meta_path.insert(0, _Finder())
+
+
+def publish(name, namespace):
+    """Puts a module of `namespace`'s public names in place of firmware module `name`, so that
+    `dir(name)` lists what the docs list and no helper; the module's code keeps its globals."""
+    public = type(sys)(name)
+    for key, value in namespace.items():
+        if not key.startswith('_') or key in ('__doc__', '__file__'):
+            setattr(public, key, value)
+    sys.modules[name] = public
 import _sysext  # noqa: E402,F401  (MicroPython's sys additions, RTC start)
 import _file; builtins.open = _file.open  # noqa: E702 -- files on /flash and /sd
+
+# os.dupterm(): [what dupterm() returns, the Python stream the console calls (python/dupterm.rs),
+# or None when the terminal is a UART or nowhere].
+dupterm = [None, None]
 
 # Handlers of hardware events, registered by machine (Timer.Alarm, Pin.callback):
 # (kind, id) -> callable taking the level (pins) or nothing (alarms).

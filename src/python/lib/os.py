@@ -8,8 +8,34 @@ import _fs
 sep = '/'
 
 
-def dupterm(stream=None, index=0):
+def dupterm(*args):
+    """The REPL's terminal (one slot, as Pycom's firmware has): `dupterm()` returns the stream it
+    is on (`UART(0)` after boot); `dupterm(stream)` moves it there (a `machine.UART`, or any
+    object with `read(n)` and `write(buf)`); `dupterm(None)` takes the REPL off every line, so
+    only a reset brings it back."""
+    import _dev
+    import _pyboot
+    if len(args) > 1:
+        raise TypeError('function takes at most 1 argument')
+    if not args:
+        return _pyboot.dupterm[0]
+    stream = args[0]
+    python_stream = None
+    if stream is not None and not _is_uart(stream):
+        for method in ('read', 'write'):
+            if not callable(getattr(stream, method, None)):
+                raise AttributeError("'%s' object has no attribute '%s'"
+                                     % (type(stream).__name__, method))
+        python_stream = stream
+    _pyboot.dupterm[0] = stream
+    _pyboot.dupterm[1] = python_stream
+    _dev.console_on_uart0(_is_uart(stream) and stream._bus == 0)
     return None
+
+
+def _is_uart(obj):
+    import machine
+    return isinstance(obj, machine.UART)
 
 
 def listdir(path=None):
@@ -100,6 +126,22 @@ def mkfs(path_or_device):
         _fs.fsformat(path_or_device)
 
 
+class mkfat:
+    """The FAT VFS type: `vfs = os.mkfat(machine.SD())` then `os.mount(vfs, '/sd')`, or
+    `os.mkfat.mkfs(sd)` to format the card."""
+
+    def __init__(self, bdev):
+        if not _is_sd(bdev):
+            raise _fs.error(19, 'pycom-sim has FAT volumes only on machine.SD()')
+        self._pycom_sd = True
+
+    @staticmethod
+    def mkfs(bdev):
+        if not _is_sd(bdev):
+            raise _fs.error(19, 'pycom-sim has FAT volumes only on machine.SD()')
+        _fs.format_sd()
+
+
 class _UnameResult(tuple):
     """The attrtuple `uname()` returns: a tuple whose items are also attributes."""
 
@@ -115,3 +157,7 @@ def uname():
     for name, value in fields:
         setattr(result, name, value)
     return result
+
+
+import _pyboot  # noqa: E402
+_pyboot.publish(__name__, globals())
