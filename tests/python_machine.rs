@@ -713,3 +713,104 @@ fn a_boot_py_that_disables_the_uart_is_fixed_by_safe_boot() {
     d.until_idle();
     assert_eq!(d.printed("1 + 1"), "2");
 }
+
+#[test]
+fn machine_reset_runs_the_bootloader_again_which_sees_p12_held() {
+    let mut d = Rig::with_files(&[("/main.py", "print('main.py ran')\n")]);
+    let text = d.boot();
+    assert!(text.contains("main.py ran"), "{text}");
+    // P12 to 3V3 before the reset, released 1 s later: the first window, scripts off.
+    let now = d.log.last().map_or(0, |e| e.time_us);
+    d.handle.drive("P12", Drive::High).expect("P12");
+    d.handle
+        .drive_at(
+            Duration::from_micros(now) + Duration::from_millis(1000),
+            "P12",
+            Drive::Floating,
+        )
+        .expect("P12");
+    d.handle.write_uart(b"import machine; machine.reset()\r");
+    let events = d.until_idle_after_reset();
+    let text = uart(&events);
+    assert!(text.contains("rst:0x7 (TG0WDT_SYS_RESET)"), "{text}");
+    let decisions = support::boot_decisions(&events);
+    assert_eq!(decisions.len(), 1, "{decisions:?}");
+    assert!(decisions[0].skip_scripts, "{decisions:?}");
+    assert!(!support::after_rom(&text).contains("main.py ran"), "{text}");
+    assert!(text.ends_with(">>> "), "{text}");
+}
+
+#[test]
+fn level_triggered_pin_callbacks_fire_on_entering_their_level() {
+    let mut d = Rig::new(FlashSource::Fresh);
+    d.boot();
+    d.run_lines(&[
+        "from machine import Pin",
+        "seen = []",
+        "lo = Pin('P10', Pin.IN, Pin.PULL_UP)",
+        "hi = Pin('P11', Pin.IN, Pin.PULL_DOWN)",
+        "lo.callback(Pin.IRQ_LOW_LEVEL, lambda p: seen.append(('low', p.value())))",
+        "hi.callback(Pin.IRQ_HIGH_LEVEL, lambda p: seen.append(('high', p.value())))",
+    ]);
+    for (pin, drive) in [
+        ("P10", Drive::Low),
+        ("P11", Drive::High),
+        ("P10", Drive::High),
+        ("P11", Drive::Low),
+    ] {
+        d.handle.drive(pin, drive).expect("pin");
+        d.until_idle();
+    }
+    assert_eq!(d.printed("seen"), "[('low', 0), ('high', 1)]");
+}
+
+#[test]
+fn wdt_on_boot_arms_the_watchdog_at_every_hard_boot_until_it_is_turned_off() {
+    let mut d = Rig::with_files(&[(
+        "/main.py",
+        "import machine, pycom\n\
+         if machine.reset_cause() == machine.WDT_RESET:\n\
+         \x20   print('bitten')\n\
+         \x20   pycom.wdt_on_boot(False)\n",
+    )]);
+    d.boot();
+    assert_eq!(
+        d.printed("import pycom; pycom.wdt_on_boot(True); pycom.wdt_on_boot_timeout(6000); pycom.wdt_on_boot(), pycom.wdt_on_boot_timeout()"),
+        "(True, 6000)"
+    );
+    d.handle.press_reset();
+    // Nobody feeds it: 6 s after the firmware starts, the chip resets. The boot that turns it off
+    // already runs with it armed, so it bites once more; the boot after that stays up.
+    let events = d.until_idle_after_reset();
+    let causes: Vec<_> = resets(&events).into_iter().map(|(_, c)| c).collect();
+    assert_eq!(
+        causes,
+        vec![
+            ResetCause::ResetButton,
+            ResetCause::Watchdog,
+            ResetCause::Watchdog
+        ]
+    );
+    let firmware: Vec<u64> = events
+        .iter()
+        .filter(|e| {
+            matches!(
+                e.kind,
+                EventKind::Stage {
+                    stage: pycom_sim::event::Stage::Firmware
+                }
+            )
+        })
+        .map(|e| e.time_us)
+        .collect();
+    let rs = resets(&events);
+    for i in 0..2 {
+        let bite = rs[i + 1].0 - firmware[i];
+        assert!(
+            (6_000_000..6_050_000).contains(&bite),
+            "bite {i} came {bite} us after the firmware started"
+        );
+    }
+    assert_eq!(uart(&events).matches("bitten").count(), 2);
+    assert_eq!(d.printed("pycom.wdt_on_boot()"), "False");
+}

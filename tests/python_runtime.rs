@@ -8,7 +8,9 @@ use std::time::Duration;
 use pycom_sim::device::FlashSource;
 use pycom_sim::event::EventKind;
 use pycom_sim::gpio::Drive;
-use support::{BANNER, FlashDir, Rig, after_rom, boots, install_ota, uart};
+use support::{BANNER, FlashDir, Rig, after_rom, boots, install_ota, led_timeline, uart};
+
+const BLUE: &str = "#000050";
 
 const SCRIPTS: &[(&str, &str)] = &[
     ("/boot.py", "print('boot.py ran')\n"),
@@ -401,14 +403,75 @@ fn help_lists_the_control_keys() {
 fn the_device_cannot_read_host_files() {
     let mut rig = Rig::new(FlashSource::Fresh);
     rig.boot();
-    for probe in [
-        "import posix",
-        "import _io; _io.FileIO('/etc/passwd')",
-        "import socket",
-    ] {
-        let text = rig.line(probe);
-        assert!(text.contains("Error"), "{probe}: {text}");
+    // The host's files are not the device's: /etc is not a mount point of the device.
+    assert!(
+        rig.eval("open('/etc/passwd')")
+            .ends_with("OSError: [Errno 19] ENODEV\r\n"),
+    );
+    // Nothing of the engine reaches the host either.
+    for module in ["posix", "socket", "_socket", "select", "subprocess"] {
+        assert_eq!(
+            rig.eval(&format!("import {module}")),
+            format!(
+                "Traceback (most recent call last):\r\n  File \"<stdin>\", line 1, in \
+                 <module>\r\nImportError: no module named '{module}'\r\n"
+            ),
+            "{module}"
+        );
     }
+    let text = rig.eval("import _io; _io.FileIO('/etc/passwd')");
+    assert!(!text.contains("root") && text.contains("Error: "), "{text}");
+}
+
+#[test]
+fn sys_exit_in_main_py_soft_resets_and_the_scripts_run_again() {
+    let flash = FlashDir::new(&[(
+        "/main.py",
+        "import machine, sys\nprint('main.py ran')\nif machine.reset_cause() != machine.SOFT_RESET:\n    sys.exit()\nprint('stayed')\n",
+    )]);
+    let mut rig = Rig::on(&flash.path);
+    let text = rig.boot();
+    assert_eq!(
+        after_rom(&text),
+        format!("main.py ran\r\nPYB: soft reboot\r\nmain.py ran\r\nstayed\r\n{BANNER}>>> ")
+    );
+}
+
+#[test]
+fn a_failing_main_py_stops_the_heartbeat_until_the_next_boot() {
+    let flash = FlashDir::new(&[("/main.py", "import time\ntime.sleep(5)\nundefined_name\n")]);
+    let mut rig = Rig::on(&flash.path);
+    let events = rig.boot_events();
+    let failed_at = events
+        .iter()
+        .find(|e| matches!(&e.kind, EventKind::Uart { text } if String::from_utf8_lossy(text).contains("NameError")))
+        .map(|e| e.time_ms())
+        .expect("the traceback");
+    let prompt_at = events
+        .iter()
+        .rfind(|e| matches!(&e.kind, EventKind::Uart { .. }))
+        .map(|e| e.time_ms())
+        .expect("the prompt");
+    // mperror_signal_error: the LED is held off for 1.2 s before the REPL starts.
+    assert!(
+        (failed_at + 1200..failed_at + 1250).contains(&prompt_at),
+        "error at {failed_at} ms, prompt at {prompt_at} ms"
+    );
+    let leds = led_timeline(&events);
+    assert!(
+        leds.iter().any(|(_, c)| c == BLUE),
+        "the heartbeat ran during main.py: {leds:?}"
+    );
+    assert_eq!(leds.last().map(|(_, c)| c.as_str()), Some("#000000"));
+    assert_eq!(rig.eval("import pycom; pycom.heartbeat()"), "False\r\n");
+    let quiet = rig.enter("import time; time.sleep(10)");
+    assert_eq!(led_timeline(&quiet), vec![], "no heartbeat in 10 s");
+    // A soft reset starts it again (and main.py fails again, stopping it again).
+    let again = {
+        rig.handle.write_uart(b"\x04");
+        rig.until_idle()
+    };
+    assert!(led_timeline(&again).iter().any(|(_, c)| c == BLUE));
 }
 
 #[test]
@@ -446,6 +509,11 @@ fn common_errors_print_in_the_firmwares_words() {
         "AttributeError: 'module' object has no attribute 'nothing'"
     );
     assert_eq!(last_line(rig.line("1 +* 2")), "SyntaxError: invalid syntax");
+    rig.paste(&["def deeper(n):", "    return deeper(n + 1)"]);
+    assert_eq!(
+        last_line(rig.line("deeper(0)")),
+        "RuntimeError: maximum recursion depth exceeded"
+    );
     assert_eq!(
         last_line(rig.line("  x = 1")),
         "IndentationError: unexpected indent"

@@ -7,6 +7,7 @@
 //! reads no host stdin.
 
 pub mod bridge;
+pub mod dupterm;
 pub mod exec;
 pub mod native;
 pub mod native_fs;
@@ -85,6 +86,7 @@ pub fn run_firmware(
         // Once the firmware runs, Ctrl-C interrupts code and Ctrl-F resets into safe boot.
         hw.intr_char = Some(0x03);
     }
+    arm_watchdog_on_boot(&bridge);
     loop {
         start_led(&bridge);
         if let Some(end) = mount_flash(&bridge) {
@@ -133,6 +135,37 @@ fn start_led(bridge: &Bridge) {
     hw.show(smart_leds_trait::RGB8::default());
     hw.set_heartbeat(byte & 1 == 1);
 }
+
+/// `pycom.wdt_on_boot(True)` with its timeout: the firmware starts the watchdog at every hard
+/// boot, before any script (`mptask.c:249-257`); the scripts must feed it (`machine.WDT`) or the
+/// chip resets. Only a stored `True` (1) arms it: an erased config block (0xFF, timeout
+/// 0xFFFFFFFF) is a board that never set it.
+fn arm_watchdog_on_boot(bridge: &Bridge) {
+    let Ok(config) = bridge.config_bytes(native_pycom::CONFIG_WDT_ON_BOOT, 8) else {
+        return;
+    };
+    let timeout_ms = u32::from_le_bytes([config[4], config[5], config[6], config[7]]);
+    if config[0] == 1 && timeout_ms != u32::MAX {
+        let us = u64::from(timeout_ms) * 1000;
+        bridge
+            .hw
+            .borrow_mut()
+            .start_alarm(native_machine::WDT_ALARM_ID, us, None);
+    }
+}
+
+/// `mperror_signal_error`, after boot.py or main.py ended with an exception: the heartbeat stops
+/// and the LED is held off for 1.2 s (the firmware means to blink red, but its toggle never
+/// toggles, §10.4). The heartbeat stays off until `pycom.heartbeat(True)` or the next boot.
+fn signal_script_error(bridge: &Bridge) {
+    let mut hw = bridge.hw.borrow_mut();
+    hw.set_heartbeat(false);
+    hw.show(smart_leds_trait::RGB8::default());
+    hw.wait(SCRIPT_ERROR_SIGNAL_US);
+}
+
+/// How long [`signal_script_error`] holds the LED: 24 rounds of 50 ms.
+const SCRIPT_ERROR_SIGNAL_US: u64 = 24 * 50_000;
 
 /// `mp_hal_reset_safe_and_boot`: store `SAFE_BOOT_SW` in the boot record.
 fn request_safe_boot(bridge: &Bridge) {
@@ -208,6 +241,9 @@ fn start_service_ticks(signals: rustpython_vm::signal::UserSignalSender) {
 
 /// One soft-reset cycle: a fresh interpreter, the start-up scripts, the REPL.
 fn run_interpreter(bridge: &Rc<Bridge>) -> Flow {
+    // `os.dupterm` is interpreter state: each new one starts with the terminal on UART0, as the
+    // frozen `_boot.py` leaves it.
+    bridge.hw.borrow_mut().console_on_uart0 = true;
     let (interpreter, signals) = new_interpreter();
     start_service_ticks(signals);
     let flow = interpreter.enter(|vm| session(vm, bridge));
@@ -267,7 +303,11 @@ fn run_flash_script(
     let bytes = vfs::read(bridge, name).ok()?;
     let source = String::from_utf8_lossy(&bytes).into_owned();
     match run_source(vm, scope, &source, name, Mode::Exec) {
-        Flow::Done | Flow::Failed => None,
+        Flow::Done => None,
+        Flow::Failed => {
+            signal_script_error(bridge);
+            None
+        }
         end => Some(end),
     }
 }

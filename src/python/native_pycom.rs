@@ -66,6 +66,8 @@ pub fn stdlib_defs(ctx: &rustpython_vm::Context) -> Vec<&'static PyModuleDef> {
 
 /// Byte of the config block with `heartbeat_on_boot` in bit 0.
 pub const CONFIG_HEARTBEAT_BYTE: u32 = 152;
+/// Config offset of `wdt_on_boot` (u8, 3 pad) and `wdt_on_boot_timeout` (u32 LE), §14.
+pub const CONFIG_WDT_ON_BOOT: u32 = 512;
 
 /// NVS store: magic, header size, the sectors it may span, ESP-IDF's entry budget.
 const NVS_MAGIC: &[u8; 4] = b"PYNV";
