@@ -1,7 +1,7 @@
 //! The command line: `pycom-sim [run] …`, `pycom-sim boards`, `pycom-sim image …`.
 
 use std::io::{IsTerminal, Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc::Receiver;
 use std::time::Duration;
 
@@ -191,8 +191,28 @@ fn load_board(args: &RunArgs) -> Result<Board, String> {
     }
 }
 
+/// `--sd DIR` must name a directory that exists: the card is the user's files, and a typo
+/// should not leave the device with an empty card that nothing warns about.
+fn check_sd_dir(dir: &Path) -> Result<(), String> {
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => Err(format!(
+            "--sd {}: not a directory; give the directory that holds the card's files",
+            dir.display()
+        )),
+        Err(e) => Err(format!(
+            "--sd {}: {e}; create the directory first (mkdir -p {})",
+            dir.display(),
+            dir.display()
+        )),
+    }
+}
+
 fn run(args: RunArgs) -> Result<(), String> {
     let board = load_board(&args)?;
+    if let Some(dir) = &args.sd {
+        check_sd_dir(dir)?;
+    }
     let flash = if args.fresh {
         FlashSource::Fresh
     } else {

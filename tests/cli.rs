@@ -56,6 +56,84 @@ fn piped_input_is_typed_into_the_repl() {
     );
 }
 
+/// Runs `pycom-sim run ARGS` in virtual time with `input` typed on its stdin; returns its
+/// output once the device is idle after the input.
+fn run_typed(args: &[&str], input: &[u8]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pycom-sim"))
+        .arg("run")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run pycom-sim");
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn sd_dir_is_the_card_that_machine_sd_mounts() {
+    let dir = tempfile::tempdir().unwrap();
+    let card = dir.path().join("card");
+    std::fs::create_dir(&card).unwrap();
+    std::fs::write(card.join("data.csv"), "1,2\n").unwrap();
+    let out = run_typed(
+        &[
+            "--fresh",
+            "--time",
+            "virtual",
+            "--sd",
+            card.to_str().unwrap(),
+        ],
+        b"import os, machine; os.mount(machine.SD(), '/sd')\r\
+          print(os.listdir('/sd'), open('/sd/data.csv').read())\r\
+          open('/sd/log.txt', 'w').write('from the device')\r",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("\r\n['data.csv'] 1,2\r\n\r\n>>> "), "{text}");
+    assert_eq!(
+        std::fs::read_to_string(card.join("log.txt")).unwrap(),
+        "from the device"
+    );
+}
+
+#[test]
+fn an_sd_dir_that_is_not_there_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-card");
+    let out = pycom_sim(&[
+        "run",
+        "--fresh",
+        "--time",
+        "virtual",
+        "--sd",
+        missing.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("--sd {}: ", missing.display())),
+        "{err}"
+    );
+    assert!(err.contains("create the directory first"), "{err}");
+    assert!(!missing.exists(), "nothing was created");
+    let file = dir.path().join("card.img");
+    std::fs::write(&file, b"not a dir").unwrap();
+    let out = pycom_sim(&[
+        "run",
+        "--fresh",
+        "--time",
+        "virtual",
+        "--sd",
+        file.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("not a directory"), "{}", stderr(&out));
+    assert_eq!(std::fs::read(&file).unwrap(), b"not a dir");
+}
+
 #[test]
 fn events_json_has_one_object_per_line_with_device_time() {
     let out = pycom_sim(&[
