@@ -33,21 +33,7 @@ fn a_virtual_run_boots_to_the_prompt_and_ends_when_the_device_is_idle() {
 
 #[test]
 fn piped_input_is_typed_into_the_repl() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_pycom-sim"))
-        .args(["run", "--fresh", "--time", "virtual"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run pycom-sim");
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"print(6*7)\r")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = run_typed(&["--fresh", "--time", "virtual"], b"print(6*7)\r");
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
         stdout(&out).ends_with(">>> print(6*7)\r\n42\r\n>>> "),
@@ -56,8 +42,8 @@ fn piped_input_is_typed_into_the_repl() {
     );
 }
 
-/// Runs `pycom-sim run ARGS` in virtual time with `input` typed on its stdin; returns its
-/// output once the device is idle after the input.
+/// Runs `pycom-sim run ARGS` with `input` piped to its stdin; returns its output once it has
+/// ended (input consumed and the device idle, in virtual time).
 fn run_typed(args: &[&str], input: &[u8]) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_pycom-sim"))
         .arg("run")
@@ -103,14 +89,17 @@ fn sd_dir_is_the_card_that_machine_sd_mounts() {
 fn an_sd_dir_that_is_not_there_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("no-card");
-    let out = pycom_sim(&[
-        "run",
-        "--fresh",
-        "--time",
-        "virtual",
-        "--sd",
-        missing.to_str().unwrap(),
-    ]);
+    let with_sd = |dir: &Path| {
+        pycom_sim(&[
+            "run",
+            "--fresh",
+            "--time",
+            "virtual",
+            "--sd",
+            dir.to_str().unwrap(),
+        ])
+    };
+    let out = with_sd(&missing);
     assert!(!out.status.success());
     let err = stderr(&out);
     assert!(
@@ -121,14 +110,7 @@ fn an_sd_dir_that_is_not_there_is_a_clear_error() {
     assert!(!missing.exists(), "nothing was created");
     let file = dir.path().join("card.img");
     std::fs::write(&file, b"not a dir").unwrap();
-    let out = pycom_sim(&[
-        "run",
-        "--fresh",
-        "--time",
-        "virtual",
-        "--sd",
-        file.to_str().unwrap(),
-    ]);
+    let out = with_sd(&file);
     assert!(!out.status.success());
     assert!(stderr(&out).contains("not a directory"), "{}", stderr(&out));
     assert_eq!(std::fs::read(&file).unwrap(), b"not a dir");

@@ -622,7 +622,18 @@ fn board_identity_functions() {
         d.printed("all(0 <= machine.rng() < 2**24 for i in range(50))"),
         "True"
     );
-    assert_eq!(d.printed("machine.SD()._pycom_sd"), "True");
+    assert_eq!(d.printed("type(machine.temperature())"), "<class 'int'>");
+    // idle() sleeps until something happens: here a timer alarm 2 s later.
+    let waited: Vec<u64> = d
+        .printed(
+            "import time; fired = []; al = machine.Timer.Alarm(lambda a: fired.append(1), 2); \
+             t = time.ticks_ms(); machine.idle(); print(time.ticks_diff(time.ticks_ms(), t), len(fired))",
+        )
+        .split(' ')
+        .map(|n| n.parse().expect("a number"))
+        .collect();
+    assert!((2000..2050).contains(&waited[0]), "idle() took {waited:?}");
+    assert_eq!(waited[1], 1, "the alarm's handler ran");
     let info = d.printed("machine.info()");
     assert!(info.contains("System free heap: "), "{info}");
     let dir = d.printed("dir(machine)");

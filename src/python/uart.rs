@@ -18,8 +18,8 @@ pub fn cook(text: &str) -> Vec<u8> {
     out
 }
 
-/// Writes raw bytes to UART0 (through the firmware's driver: dropped after `UART(0).deinit()`).
-/// Also copied to the `os.dupterm()` stream, if one is attached.
+/// Console output, raw: out of UART0 while the terminal is there (through the firmware's driver:
+/// dropped after `UART(0).deinit()`), or to the stream `os.dupterm()` put the terminal on.
 pub fn write_raw(vm: &VirtualMachine, bytes: &[u8]) -> PyResult<()> {
     current(vm)?.hw.borrow_mut().console_write(bytes);
     crate::python::dupterm::write(vm, bytes);
