@@ -248,6 +248,7 @@ fn run(args: RunArgs) -> Result<(), String> {
     if let Some(limit) = args.run_for {
         handle.at(limit, Action::Stop);
     }
+    let stdin_piped = !std::io::stdin().is_terminal();
     if args.events.is_none() {
         eprintln!(
             "pycom-sim: {} ({}), flash {}, {} time{}",
@@ -262,7 +263,8 @@ fn run(args: RunArgs) -> Result<(), String> {
                 TimeMode::Virtual => "virtual",
                 TimeMode::Real => "real",
             },
-            if args.time == TimeMode::Real {
+            // On a terminal Ctrl-C is the device's (the line below says how to quit).
+            if args.time == TimeMode::Real && stdin_piped {
                 "; Ctrl-C quits"
             } else {
                 ""
@@ -270,7 +272,6 @@ fn run(args: RunArgs) -> Result<(), String> {
         );
     }
     let events = handle.subscribe();
-    let stdin_piped = !std::io::stdin().is_terminal();
     let interrupted = install_ctrl_c(&handle);
     // On a terminal, keys go to the device as typed (Ctrl-C included); Ctrl-] leaves.
     let _raw = if stdin_piped {
