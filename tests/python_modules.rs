@@ -260,11 +260,8 @@ fn time_sleep_advances_device_time_not_wall_time() {
     assert!(wall < Duration::from_secs(3), "took {wall:?}");
     // In virtual time the clock also follows the wall clock while code computes (DESIGN.md), so
     // the statements around the sleep may add a millisecond or so on a busy machine.
-    let elapsed: u64 = rig
-        .eval("t = time.ticks_ms(); time.sleep_ms(250); time.ticks_diff(time.ticks_ms(), t)")
-        .trim()
-        .parse()
-        .expect("a number of ms");
+    let elapsed: u64 =
+        rig.number("t = time.ticks_ms(); time.sleep_ms(250); time.ticks_diff(time.ticks_ms(), t)");
     assert!((250..300).contains(&elapsed), "slept {elapsed} ms");
     rig.shutdown();
 }
@@ -426,20 +423,14 @@ fn heartbeat_off_lasts_until_a_soft_reset() {
 fn microsecond_sleeps_and_ticks_follow_device_time() {
     let mut rig = booted();
     assert_eq!(rig.eval("import time"), "");
-    let slept: u64 = rig
-        .eval("t = time.ticks_us(); time.sleep_us(1500); time.ticks_diff(time.ticks_us(), t)")
-        .trim()
-        .parse()
-        .expect("a number of µs");
+    let slept: u64 =
+        rig.number("t = time.ticks_us(); time.sleep_us(1500); time.ticks_diff(time.ticks_us(), t)");
     assert!(
         (1500..20_000).contains(&slept),
         "sleep_us(1500) took {slept} µs"
     );
-    let cpu: u64 = rig
-        .eval("c = time.ticks_cpu(); time.sleep(2); time.ticks_diff(time.ticks_cpu(), c)")
-        .trim()
-        .parse()
-        .expect("a number of µs");
+    let cpu: u64 =
+        rig.number("c = time.ticks_cpu(); time.sleep(2); time.ticks_diff(time.ticks_cpu(), c)");
     assert!(
         (2_000_000..2_020_000).contains(&cpu),
         "ticks_cpu moved {cpu}"

@@ -206,6 +206,14 @@ impl Rig {
             .to_string()
     }
 
+    /// Evaluates `expr` at the prompt and parses what it printed as a whole number.
+    pub fn number(&mut self, expr: &str) -> u64 {
+        let out = self.eval(expr);
+        out.trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("{expr:?} printed {out:?}, not a number"))
+    }
+
     /// Types each line at the prompt; none of them may raise.
     pub fn run_lines(&mut self, lines: &[&str]) {
         for l in lines {
