@@ -273,20 +273,14 @@ pub fn collect_until(events: &Receiver<Event>, mut stop: impl FnMut(&Event) -> b
             break;
         }
         if out.len() >= COLLECT_LIMIT {
-            let tail: Vec<u8> = out
+            let texts: Vec<&[u8]> = out
                 .iter()
-                .rev()
                 .filter_map(|e| match &e.kind {
                     EventKind::Uart { text } => Some(text.as_slice()),
                     _ => None,
                 })
-                .take(40)
-                .collect::<Vec<_>>()
-                .into_iter()
-                .rev()
-                .flatten()
-                .copied()
                 .collect();
+            let tail = texts[texts.len().saturating_sub(40)..].concat();
             panic!(
                 "the device did not settle within {COLLECT_LIMIT} events (at {} ms); its last \
                  output:\n{}",

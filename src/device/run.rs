@@ -109,7 +109,6 @@ impl Device {
             hw.kbd_interrupt = false;
             hw.safe_boot_request = false;
             hw.uart0_enabled = true;
-            hw.console_on_uart0 = true;
             hw.emit(EventKind::Reset { cause });
             let changes = hw.gpio.reset(&rom::RESET_PULLS);
             for c in changes {

@@ -31,8 +31,9 @@ fn slots(vm: &VirtualMachine) -> Option<PyObjectRef> {
 }
 
 /// The Python stream the terminal is on, if any (and not while one of its own methods runs).
+/// On UART0 there is none by construction (`os.dupterm`), so the usual case looks nothing up.
 fn stream(vm: &VirtualMachine) -> Option<PyObjectRef> {
-    if IN_STREAM.with(Cell::get) {
+    if IN_STREAM.with(Cell::get) || current(vm).ok()?.hw.borrow().console_on_uart0 {
         return None;
     }
     let slot = slots(vm)?.get_item(&1, vm).ok()?;

@@ -174,6 +174,9 @@ def publish(name, namespace):
         if not key.startswith('_') or key in ('__doc__', '__file__'):
             setattr(public, key, value)
     sys.modules[name] = public
+
+
+# (publish must exist before these: they may import firmware modules that call it.)
 import _sysext  # noqa: E402,F401  (MicroPython's sys additions, RTC start)
 import _file; builtins.open = _file.open  # noqa: E702 -- files on /flash and /sd
 

@@ -131,15 +131,18 @@ class mkfat:
     `os.mkfat.mkfs(sd)` to format the card."""
 
     def __init__(self, bdev):
-        if not _is_sd(bdev):
-            raise _fs.error(19, 'pycom-sim has FAT volumes only on machine.SD()')
+        _require_card(bdev)
         self._pycom_sd = True
 
     @staticmethod
     def mkfs(bdev):
-        if not _is_sd(bdev):
-            raise _fs.error(19, 'pycom-sim has FAT volumes only on machine.SD()')
+        _require_card(bdev)
         _fs.format_sd()
+
+
+def _require_card(bdev):
+    if not _is_sd(bdev):
+        raise _fs.error(19, 'pycom-sim has FAT volumes only on machine.SD()')
 
 
 class _UnameResult(tuple):
