@@ -101,11 +101,29 @@ pub struct BootInfo {
 /// CRC32 exactly as the firmware computes it: `crc32_le(UINT32_MAX, data, len)` from the ESP32
 /// ROM, which is zlib's `crc32(data, 0xFFFFFFFF)` — the standard reflected CRC-32 continued from a
 /// previous CRC of `0xFFFFFFFF` (so the register starts at 0, not at `!0`).
-/// `crc32fast::Hasher::new_with_initial` has exactly zlib's continuation semantics.
 pub fn firmware_crc32(data: &[u8]) -> u32 {
-    let mut hasher = crc32fast::Hasher::new_with_initial(u32::MAX);
-    hasher.update(data);
-    hasher.finalize()
+    crc32_le(u32::MAX, data)
+}
+
+/// The reflected CRC-32 polynomial (IEEE 802.3, zlib).
+const CRC32_POLY: u32 = 0xEDB8_8320;
+
+/// The ROM's `crc32_le(crc, buf, len)`: zlib's `crc32` continued from `crc`.
+///
+/// Bit by bit, with no table: the bootloader checks 36 bytes per boot, so speed does not matter,
+/// and a table would cost the second-stage bootloader's tight budget (0x1000..0x8000) 1 KiB
+/// (byte-wise) or 16 KiB (crc32fast's slicing-by-16) of `.rodata`.
+pub fn crc32_le(crc: u32, data: &[u8]) -> u32 {
+    let mut reg = !crc;
+    for &byte in data {
+        reg ^= u32::from(byte);
+        for _ in 0..8 {
+            // All ones when the bit shifted out is set, else zero: no branch.
+            let mask = (reg & 1).wrapping_neg();
+            reg = (reg >> 1) ^ (CRC32_POLY & mask);
+        }
+    }
+    !reg
 }
 
 impl BootInfo {

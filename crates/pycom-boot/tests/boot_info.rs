@@ -284,6 +284,18 @@ fn any_record() -> impl Strategy<Value = BootInfo> {
 }
 
 proptest! {
+    /// The boot core's table-free CRC is bit-identical to crc32fast (zlib's `crc32`) for any
+    /// data continued from any previous CRC, so records written before the change still check.
+    #[test]
+    fn table_free_crc_equals_crc32fast_for_any_data_and_start(
+        data in proptest::collection::vec(any::<u8>(), 0..300),
+        start in any::<u32>(),
+    ) {
+        let mut reference = crc32fast::Hasher::new_with_initial(start);
+        reference.update(&data);
+        prop_assert_eq!(pycom_boot::boot_info::crc32_le(start, &data), reference.finalize());
+    }
+
     #[test]
     fn any_record_round_trips(r in any_record()) {
         prop_assert_eq!(BootInfo::decode(&r.encode()), r);
