@@ -74,6 +74,10 @@ pub struct Board {
     pub flash_size: u32,
     /// Whether the module has PSRAM.
     pub psram: bool,
+    /// Bytes in MicroPython's GC heap as `gc.mem_free() + gc.mem_alloc()` report it: the pool
+    /// the firmware allocates (2.5 MiB with PSRAM, 67 KiB without) less its block tables. An
+    /// object that does not fit raises `MemoryError`.
+    pub gc_heap: u32,
     pub lora: bool,
     pub sigfox: bool,
     pub lte: bool,
@@ -184,6 +188,7 @@ struct RawBoard {
     description: String,
     ap_ssid: String,
     psram: bool,
+    gc_heap: u32,
     #[serde(default)]
     radios: Vec<Radio>,
     safe_boot_pin: String,
@@ -698,6 +703,7 @@ fn validate(id: &str, file: &str, raw: RawFile) -> Result<Board, BoardError> {
         name: board.name,
         flash_size: flash.size,
         psram: board.psram,
+        gc_heap: board.gc_heap,
         lora: radios.contains(&Radio::Lora),
         sigfox: radios.contains(&Radio::Sigfox),
         lte: radios.contains(&Radio::Lte),

@@ -282,6 +282,11 @@ fn run(args: RunArgs) -> Result<(), String> {
         }
         Some(RawTerminal::enable()?)
     };
+    if stdin_piped {
+        // Piped input is typed ahead: the device takes it a line at a time when it waits for
+        // input, so the same input gives the same output every run.
+        handle.open_input();
+    }
     handle.power_on();
     if stdin_piped {
         forward_stdin(&handle);
@@ -293,7 +298,7 @@ fn run(args: RunArgs) -> Result<(), String> {
     outcome
 }
 
-/// Copies piped stdin to UART0 as if typed, then tells the device the input ended.
+/// Copies piped stdin to UART0 as typed-ahead input, then tells the device the input ended.
 fn forward_stdin(handle: &DeviceHandle) {
     let sender = handle.remote();
     std::thread::spawn(move || {
@@ -302,7 +307,7 @@ fn forward_stdin(handle: &DeviceHandle) {
         loop {
             match stdin.read(&mut buf) {
                 Ok(0) | Err(_) => break,
-                Ok(n) => sender.write_uart(buf.get(..n).unwrap_or_default()),
+                Ok(n) => sender.type_uart(buf.get(..n).unwrap_or_default()),
             }
         }
         sender.close_input();
@@ -373,7 +378,10 @@ fn print_events(
 ) -> Result<(), String> {
     let mut out = std::io::stdout().lock();
     let mut input_closed = !stdin_piped;
-    let stop_at_idle = args.time == TimeMode::Virtual && args.run_for.is_none();
+    // A run ends once its input is used up and the device waits for more: in virtual time
+    // always (a terminal types nothing ahead), in real time when a pipe has ended. `--for` runs
+    // for its time instead.
+    let stop_at_idle = args.run_for.is_none() && (args.time == TimeMode::Virtual || stdin_piped);
     while let Ok(event) = events.recv() {
         match args.events {
             Some(EventFormat::Json) => {

@@ -18,6 +18,8 @@ pub enum ResetCause {
     Watchdog,
     /// Wake from `machine.deepsleep()`.
     DeepSleepWake,
+    /// The firmware panicked and its panic handler restarted the CPU.
+    Panic,
 }
 
 impl ResetCause {
@@ -27,6 +29,7 @@ impl ResetCause {
             ResetCause::PowerOn | ResetCause::ResetButton => (0x1, "POWERON_RESET"),
             ResetCause::Watchdog => (0x7, "TG0WDT_SYS_RESET"),
             ResetCause::DeepSleepWake => (0x5, "DEEPSLEEP_RESET"),
+            ResetCause::Panic => (0xc, "SW_CPU_RESET"),
         }
     }
 }

@@ -23,8 +23,14 @@ pub enum Action {
     ResetButton,
     /// Remove power and apply it again.
     PowerCycle,
-    /// Bytes arriving on UART0's RX line.
+    /// Bytes arriving on UART0's RX line now.
     Uart(Vec<u8>),
+    /// Bytes typed ahead (a pipe, a script): held by the host and delivered a line at a time,
+    /// each when the firmware next waits for input with its buffer empty (see [`Hw::idle`]), so
+    /// the same input gives the same output whatever the host's timing.
+    Type(Vec<u8>),
+    /// A deliberate panic on the device thread: the test hook for the crash path.
+    Panic,
     /// End the run (`--for`).
     Stop,
 }
@@ -39,6 +45,9 @@ pub enum Command {
         at: Micros,
         action: Action,
     },
+    /// The host will type input ahead ([`Action::Type`]): in virtual time an input wait with
+    /// nothing typed waits for the host instead of jumping time, until [`Command::CloseInput`].
+    OpenInput,
     /// The host has no more UART input (stdin ended).
     CloseInput,
     Shutdown,
@@ -100,8 +109,8 @@ pub fn irq_fires(trigger: u8, level: bool) -> bool {
 /// Ctrl-F: the firmware's "reset into safe boot" character.
 pub const CTRL_F: u8 = 0x06;
 
-/// Subscribers of the event stream.
-pub type Subscribers = Arc<Mutex<Vec<std::sync::mpsc::Sender<Event>>>>;
+/// Subscribers of the event stream; `None` once the device thread has ended.
+pub type Subscribers = Arc<Mutex<Option<Vec<std::sync::mpsc::Sender<Event>>>>>;
 
 pub struct Hw {
     pub clock: Clock,
@@ -109,6 +118,10 @@ pub struct Hw {
     pub gpio: Gpio,
     pub led: Ws2812,
     pub uart_rx: VecDeque<u8>,
+    /// Input typed ahead by the host, not yet on the line ([`Action::Type`]).
+    typed: VecDeque<u8>,
+    /// The host may still type ahead ([`Command::OpenInput`] until [`Command::CloseInput`]).
+    typed_open: bool,
     pub powered: bool,
     pub heartbeat: bool,
     /// Python code is executing (not waiting at a prompt): the interrupt character then raises
@@ -154,6 +167,8 @@ impl Hw {
             gpio,
             led: Ws2812::default(),
             uart_rx: VecDeque::new(),
+            typed: VecDeque::new(),
+            typed_open: false,
             powered: false,
             heartbeat: false,
             python_busy: false,
@@ -182,7 +197,9 @@ impl Hw {
             time_us: self.clock.now(),
             kind,
         };
-        if let Ok(mut subs) = self.subscribers.lock() {
+        if let Ok(mut subs) = self.subscribers.lock()
+            && let Some(subs) = subs.as_mut()
+        {
             subs.retain(|s| s.send(event.clone()).is_ok());
         }
     }
@@ -272,7 +289,9 @@ impl Hw {
             Action::PowerCycle => self.interrupt_with(Interrupt::Reset(ResetCause::PowerOn)),
             Action::ResetButton => {}
             Action::Uart(bytes) => self.receive_uart(&bytes),
+            Action::Type(bytes) => self.typed.extend(bytes),
             Action::Stop => self.interrupt_with(Interrupt::Shutdown),
+            Action::Panic => panic!("pycom-sim test hook: a deliberate panic on the device thread"),
         }
     }
 
@@ -296,6 +315,29 @@ impl Hw {
                 self.uart_rx.push_back(b);
             }
         }
+    }
+
+    /// A chip reset: the UART's RX FIFO and the driver's buffer are empty again, as on the
+    /// hardware. Input the host still holds (typed ahead) is not on the line yet and is kept.
+    pub fn reset_uart(&mut self) {
+        self.uart_rx.clear();
+    }
+
+    /// Puts the next line of typed-ahead input on the RX line: up to and including the first
+    /// control character (a CR takes the LF after it along). Returns whether anything moved.
+    /// A line at a time, so input after a reset (Ctrl-F, `machine.reset()`) reaches the new
+    /// boot instead of the FIFO the reset empties, as when a person types it.
+    fn deliver_typed(&mut self) -> bool {
+        let Some(end) = self.typed.iter().position(|&b| b < 0x20 || b == 0x7F) else {
+            let line: Vec<u8> = self.typed.drain(..).collect();
+            self.receive_uart(&line);
+            return !line.is_empty();
+        };
+        let crlf = self.typed.get(end) == Some(&b'\r') && self.typed.get(end + 1) == Some(&b'\n');
+        let take = end + 1 + usize::from(crlf);
+        let line: Vec<u8> = self.typed.drain(..take).collect();
+        self.receive_uart(&line);
+        true
     }
 
     /// Whether code waiting on the clock must stop waiting: a reset, power cut, shutdown,
@@ -343,7 +385,11 @@ impl Hw {
         // Whatever a command did, the device must say again when it is idle after it.
         self.last_was_idle = false;
         match command {
-            Command::CloseInput => self.emit(EventKind::InputClosed),
+            Command::OpenInput => self.typed_open = true,
+            Command::CloseInput => {
+                self.typed_open = false;
+                self.emit(EventKind::InputClosed);
+            }
             Command::PowerOn if !self.powered => {
                 self.interrupt_with(Interrupt::Reset(ResetCause::PowerOn));
             }
@@ -496,12 +542,20 @@ impl Hw {
     }
 
     fn idle_inner(&mut self, ready: &mut impl FnMut(&Hw) -> bool) {
+        // Real time: said once per wait, not again after every heartbeat edge.
+        let mut announced = false;
         loop {
             self.drain_commands();
             if self.should_break() || ready(self) {
                 return;
             }
+            if self.deliver_typed() {
+                continue;
+            }
             match self.clock.mode() {
+                // The host may still type: waiting for it keeps virtual time where it is, so
+                // what it types lands at the same device time however late the host is.
+                TimeMode::Virtual if self.typed_open => self.block_for_command(None),
                 TimeMode::Virtual if self.has_pending_work() => {
                     if let Some(due) = self.schedule.next_due() {
                         self.wait_until(due);
@@ -511,10 +565,27 @@ impl Hw {
                     self.emit(EventKind::Idle);
                     self.block_for_command(None);
                 }
-                TimeMode::Real => match self.schedule.next_due() {
-                    Some(due) => self.wait_until(due),
-                    None => self.block_for_command(None),
-                },
+                TimeMode::Real => {
+                    if !announced && !self.has_pending_work() {
+                        self.last_was_idle = false;
+                        self.emit(EventKind::Idle);
+                        announced = true;
+                    }
+                    match self.schedule.next_due() {
+                        // Wait for the next scheduled work, but wake for any command: a byte
+                        // typed now must be seen now, not at the next heartbeat edge.
+                        Some(due) => {
+                            let wall = self.clock.wall_until(due);
+                            if wall.is_zero() {
+                                self.clock.advance_to(due);
+                                self.run_due(due);
+                            } else {
+                                self.block_for_command(Some(wall));
+                            }
+                        }
+                        None => self.block_for_command(None),
+                    }
+                }
             }
         }
     }

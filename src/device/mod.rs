@@ -5,6 +5,7 @@
 //! [`Event`] stream. Nothing outside is special-cased inside.
 
 mod boot_port;
+mod crash;
 pub(crate) mod hw;
 pub(crate) mod run;
 
@@ -16,6 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+pub use crash::panic_message;
 pub use hw::Action;
 use hw::{Command, Hw, Subscribers};
 
@@ -97,8 +99,9 @@ impl DeviceHandle {
                 reformat: config.reformat,
             },
         )?;
+        crash::install_hook();
         let (tx, rx) = mpsc::channel();
-        let subscribers: Subscribers = Arc::new(Mutex::new(Vec::new()));
+        let subscribers: Subscribers = Arc::new(Mutex::new(Some(Vec::new())));
         let gpio = Gpio::new(&config.board);
         let device_gpio = gpio.clone();
         let device_subs = subscribers.clone();
@@ -106,10 +109,13 @@ impl DeviceHandle {
         let time = config.time;
         let sd = config.sd.clone();
         let thread = std::thread::Builder::new()
-            .name(format!("device-{}", board.id))
+            .name(format!("{}{}", crash::DEVICE_THREAD_PREFIX, board.id))
             // Deep Python recursion must end in RecursionError, not a host stack overflow.
             .stack_size(DEVICE_STACK_BYTES)
             .spawn(move || {
+                // However the thread ends, subscribers hear `stopped` and their streams close,
+                // so nobody waits for a device that is gone.
+                let _ended = EndOfStream(device_subs.clone());
                 let device = run::Device {
                     hw: Rc::new(RefCell::new(Hw::new(time, device_gpio, rx, device_subs))),
                     flash: Rc::new(RefCell::new(flash)),
@@ -137,7 +143,10 @@ impl DeviceHandle {
     /// A new receiver of every event from now on. Subscribe before `power_on` to see the boot.
     pub fn subscribe(&self) -> Receiver<Event> {
         let (tx, rx) = mpsc::channel();
-        if let Ok(mut subs) = self.subscribers.lock() {
+        // A device thread that has ended sends nothing more: the receiver ends at once.
+        if let Ok(mut subs) = self.subscribers.lock()
+            && let Some(subs) = subs.as_mut()
+        {
             subs.push(tx);
         }
         rx
@@ -176,9 +185,29 @@ impl DeviceHandle {
         Ok(())
     }
 
-    /// Bytes typed into UART0.
+    /// Bytes arriving on UART0 now, wherever the device is (a terminal, a host tool).
     pub fn write_uart(&self, bytes: &[u8]) {
         self.send(Command::Now(Action::Uart(bytes.to_vec())));
+    }
+
+    /// Bytes typed ahead (a pipe, a script): the device takes them a line at a time, each when it
+    /// next waits for input, so the output does not depend on when this call happens. Call
+    /// [`DeviceHandle::open_input`] first to make that hold in virtual time too.
+    pub fn type_uart(&self, bytes: &[u8]) {
+        self.send(Command::Now(Action::Type(bytes.to_vec())));
+    }
+
+    /// Says the host will type ahead until [`DeviceHandle::close_input`]: in virtual time an
+    /// input wait then waits for the host rather than jumping over time.
+    pub fn open_input(&self) {
+        self.send(Command::OpenInput);
+    }
+
+    /// Test hook: makes the device thread panic at its next look at its commands, to exercise
+    /// the crash path (fault text, `rst:0xc`, reboot). Not for anything but tests.
+    #[doc(hidden)]
+    pub fn inject_panic(&self) {
+        self.send(Command::Now(Action::Panic));
     }
 
     /// Does `action` at device time `at` (since the device was first powered on). Scheduling
@@ -229,6 +258,28 @@ impl Drop for DeviceHandle {
     }
 }
 
+/// Tells every subscriber the device has stopped, then drops their senders (their `recv` ends).
+struct EndOfStream(Subscribers);
+
+impl Drop for EndOfStream {
+    fn drop(&mut self) {
+        let subs = match self.0.lock() {
+            Ok(mut s) => s.take(),
+            Err(poisoned) => poisoned.into_inner().take(),
+        };
+        // A normal end has said `stopped` already; a thread that died has not.
+        if std::thread::panicking() {
+            let stopped = Event {
+                time_us: 0,
+                kind: EventKind::Stopped,
+            };
+            for s in subs.iter().flatten() {
+                let _ = s.send(stopped.clone());
+            }
+        }
+    }
+}
+
 /// What another thread may do to the device.
 #[derive(Debug, Clone)]
 pub struct Remote {
@@ -236,11 +287,18 @@ pub struct Remote {
 }
 
 impl Remote {
-    /// Bytes typed into UART0.
+    /// Bytes arriving on UART0 now.
     pub fn write_uart(&self, bytes: &[u8]) {
         let _ = self
             .commands
             .send(Command::Now(Action::Uart(bytes.to_vec())));
+    }
+
+    /// Bytes typed ahead (see [`DeviceHandle::type_uart`]).
+    pub fn type_uart(&self, bytes: &[u8]) {
+        let _ = self
+            .commands
+            .send(Command::Now(Action::Type(bytes.to_vec())));
     }
 
     /// The host side of UART0 has no more input.

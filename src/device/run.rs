@@ -61,7 +61,7 @@ impl Device {
                     drop(hw);
                     self.wait_for_power()
                 }
-                Next::Start(cause) => self.boot(cause),
+                Next::Start(cause) => self.boot_guarded(cause),
             };
         }
         let mut hw = self.hw.borrow_mut();
@@ -70,6 +70,28 @@ impl Device {
             hw.emit(EventKind::Fault {
                 message: format!("could not sync the flash file: {e}"),
             });
+        }
+    }
+
+    /// One boot, with a panic anywhere in it (the runtime included) caught: the chip prints
+    /// the panic handler's text and restarts as a panicking module does.
+    fn boot_guarded(&self, cause: ResetCause) -> Next {
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.boot(cause)));
+        match result {
+            Ok(next) => next,
+            Err(payload) => {
+                let message = super::crash::panic_message(payload.as_ref());
+                let mut hw = self.hw.borrow_mut();
+                hw.python_busy = false;
+                hw.clock.set_computing(false);
+                hw.uart_write(super::crash::guru_meditation(&message).as_bytes());
+                hw.emit(EventKind::Fault {
+                    message: format!("the firmware panicked and the chip rebooted: {message}"),
+                });
+                // A shutdown, power cut or reset asked for meanwhile still wins.
+                hw.take_interrupt()
+                    .map_or(Next::Start(ResetCause::Panic), Next::from)
+            }
         }
     }
 
@@ -109,6 +131,7 @@ impl Device {
             hw.kbd_interrupt = false;
             hw.safe_boot_request = false;
             hw.uart0_enabled = true;
+            hw.reset_uart();
             hw.emit(EventKind::Reset { cause });
             let changes = hw.gpio.reset(&rom::RESET_PULLS);
             for c in changes {

@@ -64,6 +64,16 @@ impl Bridge {
         pycom_boot::otadata::read_record(&mut *self.flash.borrow_mut(), offset)
     }
 
+    /// The record as the firmware's `pycom` module holds it (see [`Session::boot_record`]).
+    pub fn boot_record_at_boot(&self) -> Result<BootInfo, FlashError> {
+        if let Some(r) = self.session.borrow().boot_record {
+            return Ok(r);
+        }
+        let r = self.boot_record()?;
+        self.session.borrow_mut().boot_record = Some(r);
+        Ok(r)
+    }
+
     /// Stores `next` as the bootloader's record.
     pub fn store_boot_record(&self, next: &BootInfo) -> Result<(), FlashError> {
         let offset = self.board.otadata_offset();
@@ -86,6 +96,9 @@ pub struct Session {
     pub sd_mounted: bool,
     /// The REPL's line history; cleared at every soft reset (`readline_init0`).
     pub history: crate::python::readline::History,
+    /// `modpycom`'s copy of the boot record, read once at hard boot: `pycom.bootmgr()` reports
+    /// and edits this copy, so an OTA finished since boot does not show until the next reset.
+    pub boot_record: Option<BootInfo>,
 }
 
 thread_local! {

@@ -34,15 +34,49 @@ pub fn run_source(
     mode: Mode,
 ) -> Flow {
     set_busy(vm, true);
-    let result = vm
-        .compile(source, mode, filename.to_string())
-        .map_err(|err| vm.new_syntax_error(&err, Some(source)))
-        .and_then(|code| vm.run_code_obj(code, scope.clone()));
+    let result =
+        compile(vm, source, mode, filename).and_then(|code| vm.run_code_obj(code, scope.clone()));
     set_busy(vm, false);
     match result {
         Ok(_) => Flow::Done,
         Err(exc) => classify(vm, exc),
     }
+}
+
+/// Compiles `source` as the device's compiler does: a syntax error is a `SyntaxError`, and so is
+/// a fault of RustPython's code generator (it panics on a few valid programs, e.g. a `finally:`
+/// that returns around a `break`), so the user reads an error and the prompt comes back instead
+/// of the device crashing.
+pub fn compile(
+    vm: &VirtualMachine,
+    source: &str,
+    mode: Mode,
+    filename: &str,
+) -> PyResult<rustpython_vm::PyRef<rustpython_vm::builtins::PyCode>> {
+    match guard_panic(|| vm.compile(source, mode, filename.to_string())) {
+        Ok(Ok(code)) => Ok(code),
+        Ok(Err(err)) => Err(vm.new_syntax_error(&err, Some(source))),
+        Err(cause) => Err(compiler_fault(vm, &cause)),
+    }
+}
+
+/// Runs `f`, turning a panic inside it into its message (the panic hook keeps it off stderr on
+/// the device thread; see [`crate::device::panic_message`]).
+pub fn guard_panic<R>(f: impl FnOnce() -> R) -> Result<R, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+        .map_err(|payload| crate::device::panic_message(payload.as_ref()))
+}
+
+/// The `SyntaxError` for code RustPython's compiler gave up on.
+pub fn compiler_fault(vm: &VirtualMachine, cause: &str) -> PyBaseExceptionRef {
+    vm.new_exception_msg(
+        vm.ctx.exceptions.syntax_error.to_owned(),
+        format!(
+            "pycom-sim cannot compile this code (its compiler failed: {cause}); \
+             MicroPython may accept it, so rewrite the construct or report it"
+        )
+        .into(),
+    )
 }
 
 /// Marks code as running (Ctrl-C interrupts it) or not (Ctrl-C is a key the REPL reads).

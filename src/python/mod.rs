@@ -9,6 +9,7 @@
 pub mod bridge;
 pub mod dupterm;
 pub mod exec;
+pub mod memory;
 pub mod native;
 pub mod native_fs;
 pub mod native_machine;
@@ -71,15 +72,22 @@ pub fn run_firmware(
             reset_cause: match cause {
                 ResetCause::Watchdog => reset_cause::WDT_RESET,
                 ResetCause::DeepSleepWake => reset_cause::DEEPSLEEP_RESET,
-                ResetCause::PowerOn | ResetCause::ResetButton => reset_cause::PWRON_RESET,
+                // `mpsleep_init0` maps SW_CPU_RESET, like every reason it does not name, to
+                // PWRON_RESET (§12.1).
+                ResetCause::PowerOn | ResetCause::ResetButton | ResetCause::Panic => {
+                    reset_cause::PWRON_RESET
+                }
             },
             safe_boot: decision.skip_scripts,
             raw_repl: false,
             cwd: "/flash".to_string(),
             sd_mounted: false,
             history: Default::default(),
+            boot_record: None,
         }),
     });
+    // `modpycom` reads the record once per hard boot.
+    let _ = bridge.boot_record_at_boot();
     let _installed = bridge::install(bridge.clone());
     {
         let mut hw = bridge.hw.borrow_mut();
@@ -217,7 +225,10 @@ fn new_interpreter() -> (Interpreter, rustpython_vm::signal::UserSignalSender) {
     let (tx, rx) = rustpython_vm::signal::user_signal_channel();
     let interpreter = builder
         .add_native_modules(&defs)
-        .init_hook(move |vm| vm.set_user_signal_channel(rx))
+        .init_hook(move |vm| {
+            vm.set_user_signal_channel(rx);
+            memory::install(vm);
+        })
         .build();
     (interpreter, tx)
 }
@@ -263,7 +274,8 @@ fn session(vm: &VirtualMachine, bridge: &Rc<Bridge>) -> Flow {
     // The frozen _boot.py always runs, even in safe boot.
     if let Some(source) = bridge.image.frozen_module("_boot.py").map(str::to_string) {
         match run_source(vm, &scope, &source, "_boot.py", Mode::Exec) {
-            Flow::Done | Flow::Failed => {}
+            // `sys.exit()` in a start-up script ends that script (§9.3).
+            Flow::Done | Flow::Failed | Flow::SoftReset => {}
             end => return end,
         }
     }
@@ -279,7 +291,7 @@ fn session(vm: &VirtualMachine, bridge: &Rc<Bridge>) -> Flow {
         // that boot.py named with `machine.main()`.
         if let Some(source) = bridge.image.frozen_module("_main.py").map(str::to_string) {
             match run_source(vm, &scope, &source, "_main.py", Mode::Exec) {
-                Flow::Done | Flow::Failed => {}
+                Flow::Done | Flow::Failed | Flow::SoftReset => {}
                 end => return end,
             }
         }
@@ -304,7 +316,10 @@ fn run_flash_script(
     let source = String::from_utf8_lossy(&bytes).into_owned();
     match run_source(vm, scope, &source, name, Mode::Exec) {
         Flow::Done => None,
-        Flow::Failed => {
+        // `sys.exit()` ends the script, not the boot: boot.py → main.py still runs, main.py →
+        // the REPL starts (`pyexec_file` returns `pyexec_system_exit`, 0, §9.3). Like an
+        // exception it is not a success, so the LED signals the error.
+        Flow::Failed | Flow::SoftReset => {
             signal_script_error(bridge);
             None
         }

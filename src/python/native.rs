@@ -98,6 +98,62 @@ pub mod dev {
         Ok(String::from_utf8_lossy(&bytes).into_owned())
     }
 
+    /// `compile()` with RustPython's code generator guarded: a fault in it is the `SyntaxError`
+    /// of [`crate::python::exec::compiler_fault`], not a crash of the device.
+    #[pyfunction]
+    fn compile(args: rustpython_vm::function::FuncArgs, vm: &VirtualMachine) -> PyResult {
+        let original = original_builtin("compile", vm)?;
+        match crate::python::exec::guard_panic(|| original.call(args, vm)) {
+            Ok(result) => result,
+            Err(cause) => Err(crate::python::exec::compiler_fault(vm, &cause)),
+        }
+    }
+
+    /// `exec()`: source text is compiled through the guarded [`compile`] first; the code then
+    /// runs in the caller's frame as the builtin's does (a native function adds no frame).
+    #[pyfunction]
+    fn exec(args: rustpython_vm::function::FuncArgs, vm: &VirtualMachine) -> PyResult {
+        run_builtin("exec", "<string>", args, vm)
+    }
+
+    /// `eval()`, as [`exec`].
+    #[pyfunction]
+    fn eval(args: rustpython_vm::function::FuncArgs, vm: &VirtualMachine) -> PyResult {
+        run_builtin("eval", "<string>", args, vm)
+    }
+
+    fn original_builtin(name: &str, vm: &VirtualMachine) -> PyResult<PyObjectRef> {
+        vm.import("_dev", 0)?
+            .get_attr(&*vm.ctx.new_str(format!("_builtin_{name}")), vm)
+    }
+
+    fn run_builtin(
+        name: &str,
+        filename: &str,
+        mut args: rustpython_vm::function::FuncArgs,
+        vm: &VirtualMachine,
+    ) -> PyResult {
+        if let Some(first) = args.args.first_mut() {
+            let text = if let Some(s) = first.downcast_ref::<rustpython_vm::builtins::PyStr>() {
+                Some(s.to_string_lossy().into_owned())
+            } else {
+                first
+                    .downcast_ref::<rustpython_vm::builtins::PyBytes>()
+                    .map(|b| String::from_utf8_lossy(b.as_bytes()).into_owned())
+            };
+            if let Some(text) = text {
+                let mode = if name == "eval" {
+                    rustpython_vm::compiler::Mode::Eval
+                } else {
+                    rustpython_vm::compiler::Mode::Exec
+                };
+                let code = crate::python::exec::compile(vm, &text, mode, filename)?;
+                *first = code.into();
+            }
+        }
+        original_builtin(name, vm)?.call(args, vm)
+    }
+
     /// `input()`: prompt, then a line typed on UART0 with echo and backspace.
     #[pyfunction]
     fn readline(prompt: PyStrRef, vm: &VirtualMachine) -> PyResult<String> {

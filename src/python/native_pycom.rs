@@ -459,11 +459,13 @@ pub mod pycom {
         }
     }
 
-    /// The stored record as `(ActiveImg, Status, PrevImg, size, safeboot)`.
+    /// The record `pycom` read at boot as `(ActiveImg, Status, PrevImg, size, safeboot)`.
     #[pyfunction]
     fn boot_record(vm: &VirtualMachine) -> PyResult<(u32, u32, u32, u32, u32)> {
         let bridge = current(vm)?;
-        let r = bridge.boot_record().map_err(|e| flash_failed(vm, e))?;
+        let r = bridge
+            .boot_record_at_boot()
+            .map_err(|e| flash_failed(vm, e))?;
         Ok((r.active_img, r.status, r.prev_img, r.size, r.safeboot))
     }
 
@@ -478,7 +480,10 @@ pub mod pycom {
         vm: &VirtualMachine,
     ) -> PyResult<(bool, bool)> {
         let bridge = current(vm)?;
-        let mut next = bridge.boot_record().map_err(|e| flash_failed(vm, e))?;
+        // `modpycom_bootmgr` edits its boot-time copy in place and writes that.
+        let mut next = bridge
+            .boot_record_at_boot()
+            .map_err(|e| flash_failed(vm, e))?;
         // The firmware takes these as uint8_t.
         let partition = boot_partition & 0xFF;
         let safeboot = safeboot & 0xFF;
@@ -515,6 +520,7 @@ pub mod pycom {
             safe_changed = true;
         }
         if write && (switched || safe_changed) {
+            bridge.session.borrow_mut().boot_record = Some(next);
             bridge.store_boot_record(&next).map_err(|_| {
                 vm.new_value_error("Error writing bootloader information!".to_string())
             })?;
@@ -683,15 +689,11 @@ pub mod pycom {
         Ok(())
     }
 
-    /// Bytes in the MicroPython GC heap: 2560 KiB with PSRAM, 67 KiB without, less the
-    /// allocation tables (what `gc.mem_free() + gc.mem_alloc()` add up to on the module).
+    /// Bytes in the MicroPython GC heap: the board's `gc_heap` (what `gc.mem_free() +
+    /// gc.mem_alloc()` add up to on the module).
     #[pyfunction]
     fn heap_size(vm: &VirtualMachine) -> PyResult<u32> {
-        Ok(if current(vm)?.board.psram {
-            2_561_344
-        } else {
-            67_008
-        })
+        Ok(current(vm)?.board.gc_heap)
     }
 
     /// `micropython.kbd_intr(c)`: the interrupt character; -1 disables it and the Ctrl-F reset.

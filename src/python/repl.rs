@@ -132,9 +132,7 @@ fn run_source_framed(vm: &VirtualMachine, scope: &Scope, source: &str) -> Flow {
     // The traceback goes between the two EOT markers, so the first marker must be written after
     // the code ran but before the error is printed: run, then classify by hand.
     crate::python::exec::set_busy(vm, true);
-    let result = vm
-        .compile(source, Mode::Exec, "<stdin>".to_string())
-        .map_err(|err| vm.new_syntax_error(&err, Some(source)))
+    let result = crate::python::exec::compile(vm, source, Mode::Exec, "<stdin>")
         .and_then(|code| vm.run_code_obj(code, scope.clone()));
     crate::python::exec::set_busy(vm, false);
     let _ = write_raw(vm, EOT);
@@ -227,9 +225,12 @@ fn completion_names(
 /// Whether `source` is unfinished: an open bracket or string, or a compound statement still
 /// being typed (`if x:`), as RustPython's parser reports it.
 fn is_incomplete(vm: &VirtualMachine, source: &str) -> bool {
-    match vm.compile(source, Mode::Single, "<stdin>".to_string()) {
-        Ok(_) => false,
-        Err(err) => vm
+    match crate::python::exec::guard_panic(|| {
+        vm.compile(source, Mode::Single, "<stdin>".to_string())
+    }) {
+        // A compiler fault is not "incomplete": running it reports the fault.
+        Ok(Ok(_)) | Err(_) => false,
+        Ok(Err(err)) => vm
             .new_syntax_error_maybe_incomplete(&err, Some(source), true)
             .fast_isinstance(vm.ctx.exceptions.incomplete_input_error),
     }

@@ -39,8 +39,14 @@ def input(prompt=''):
 
 builtins.input = input
 
-_HELP = """Welcome to MicroPython!
+# RustPython's code generator panics on a few valid programs; compiling through _dev turns that
+# into a SyntaxError instead of a crashed device.
+for _name in ('compile', 'exec', 'eval'):
+    setattr(_dev, '_builtin_' + _name, getattr(builtins, _name))
+    setattr(builtins, _name, getattr(_dev, _name))
+del _name
 
+_HELP = """Welcome to MicroPython!
 For online docs please visit http://docs.pycom.io
 
 Control commands:
@@ -52,6 +58,7 @@ Control commands:
   CTRL-F        -- on a blank line, do a hard reset of the board and enter safe boot
 
 For further help on a specific object, type help(obj)
+For a list of available modules, type help('modules')
 """
 
 
