@@ -15,3 +15,4 @@ pub mod partitions;
 pub mod ram_flash;
 pub mod report;
 pub mod shared;
+pub mod status_led;

@@ -70,7 +70,7 @@ impl NorFlash for RamFlash<'_> {
     const ERASE_SIZE: usize = SECTOR as usize;
 
     fn erase(&mut self, from: u32, to: u32) -> Result<(), Self::Error> {
-        if from > to || from % SECTOR != 0 || to % SECTOR != 0 {
+        if from > to || !from.is_multiple_of(SECTOR) || !to.is_multiple_of(SECTOR) {
             return Err(RamFlashError::NotAligned);
         }
         let range = self.range(from, (to - from) as usize)?;
@@ -82,7 +82,9 @@ impl NorFlash for RamFlash<'_> {
     }
 
     fn write(&mut self, offset: u32, data: &[u8]) -> Result<(), Self::Error> {
-        if offset as usize % Self::WRITE_SIZE != 0 || data.len() % Self::WRITE_SIZE != 0 {
+        if !(offset as usize).is_multiple_of(Self::WRITE_SIZE)
+            || !data.len().is_multiple_of(Self::WRITE_SIZE)
+        {
             return Err(RamFlashError::NotAligned);
         }
         let range = self.range(offset, data.len())?;

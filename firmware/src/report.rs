@@ -16,10 +16,10 @@ pub fn write_decision<W: Write>(
     at_us: u64,
     d: &BootDecision,
 ) -> fmt::Result {
-    write!(
+    writeln!(
         out,
         "decision {boot} at_us={at_us} slot={} offset={:#x} safe_boot={} software_request={} \
-         skip_scripts={} record_initialised={} rolled_back={}\n",
+         skip_scripts={} record_initialised={} rolled_back={}",
         d.slot.name(),
         d.offset,
         d.safe_boot.name(),
