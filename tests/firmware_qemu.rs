@@ -56,8 +56,9 @@ fn firmware_elf(name: &str) -> PathBuf {
 struct BootSpec {
     p12: &'static [(u32, bool)],
     ctrl_f_after: bool,
-    /// What both machines must decide: (slot, safe_boot).
-    expect: (&'static str, &'static str),
+    /// What both machines must decide: (slot, safe_boot); `None` for the random records, where
+    /// agreeing is the whole claim.
+    expect: Option<(&'static str, &'static str)>,
 }
 
 const NO_P12: &[(u32, bool)] = &[];
@@ -67,7 +68,7 @@ const fn boot(p12: &'static [(u32, bool)], slot: &'static str, safe: &'static st
     BootSpec {
         p12,
         ctrl_f_after: false,
-        expect: (slot, safe),
+        expect: Some((slot, safe)),
     }
 }
 
@@ -89,97 +90,147 @@ enum Setup {
     CheckBad,
     /// CHECK, and ota_0 holds 64 KiB of noise.
     CheckGarbage,
+    /// CHECK, and ota_0 starts with a sound header whose segments claim 4 GiB.
+    CheckHugeSegment,
+    /// ReadyOta0's image, and a record with random fields (ActiveImg, Status, PrevImg, safeboot
+    /// drawn from the meaningful values and any u32), sealed so its CRC holds.
+    RandomRecord(u32),
 }
 
 struct Case {
-    name: &'static str,
+    name: String,
     setup: Setup,
-    boots: &'static [BootSpec],
+    boots: Vec<BootSpec>,
 }
 
-const CASES: &[Case] = &[
-    Case {
-        name: "normal boot",
-        setup: Setup::Fresh,
-        boots: &[boot(NO_P12, "factory", "none")],
-    },
-    Case {
-        name: "P12 released within the 100 ms debounce",
-        setup: Setup::ReadyOta0,
-        boots: &[boot(&[(0, true), (50, false)], "ota_0", "none")],
-    },
-    Case {
-        name: "P12 released in window 1",
-        setup: Setup::ReadyOta0,
-        boots: &[boot(&[(0, true), (1000, false)], "ota_0", "current")],
-    },
-    Case {
-        name: "P12 released in window 2",
-        setup: Setup::ReadyOta0,
-        boots: &[boot(&[(0, true), (4000, false)], "factory", "previous")],
-    },
-    Case {
-        name: "P12 held past window 2",
-        setup: Setup::ReadyOta0,
-        boots: &[boot(HELD, "factory", "factory")],
-    },
-    Case {
-        name: "P12 bouncing: released at 700 ms, high again at 800 ms",
-        setup: Setup::ReadyOta0,
-        boots: &[boot(
-            &[(0, true), (700, false), (800, true)],
-            "factory",
-            "factory",
-        )],
-    },
-    Case {
-        name: "erased record (P12 held is not looked at)",
-        setup: Setup::ErasedRecord,
-        boots: &[boot(HELD, "factory", "none")],
-    },
-    Case {
-        name: "record with a bad CRC",
-        setup: Setup::CorruptRecord,
-        boots: &[boot(NO_P12, "factory", "none")],
-    },
-    Case {
-        name: "CHECK with a good image",
-        setup: Setup::CheckGood,
-        boots: &[boot(NO_P12, "ota_0", "none"), boot(NO_P12, "ota_0", "none")],
-    },
-    Case {
-        name: "CHECK with a bad image: rollback",
-        setup: Setup::CheckBad,
-        boots: &[boot(NO_P12, "factory", "none")],
-    },
-    Case {
-        name: "CHECK with garbage in the slot: rollback",
-        setup: Setup::CheckGarbage,
-        boots: &[boot(NO_P12, "factory", "none")],
-    },
-    Case {
-        name: "safe-boot flag is a one-shot over three boots",
-        setup: Setup::ReadyOta0,
-        boots: &[
-            boot(&[(0, true), (1000, false)], "ota_0", "current"),
-            boot(NO_P12, "ota_0", "none"),
-            boot(NO_P12, "ota_0", "none"),
-        ],
-    },
-    Case {
-        name: "Ctrl-F's software request",
-        setup: Setup::ReadyOta0,
-        boots: &[
-            BootSpec {
-                p12: NO_P12,
-                ctrl_f_after: true,
-                expect: ("ota_0", "none"),
-            },
-            boot(NO_P12, "ota_0", "current"),
-            boot(NO_P12, "ota_0", "none"),
-        ],
-    },
-];
+const WINDOW_1: &[(u32, bool)] = &[(0, true), (1000, false)];
+const WINDOW_2: &[(u32, bool)] = &[(0, true), (4000, false)];
+
+/// A small deterministic generator (the same cases every run).
+struct Lcg(u32);
+
+impl Lcg {
+    fn next(&mut self) -> u32 {
+        self.0 = self.0.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+        self.0
+    }
+
+    fn pick<T: Copy>(&mut self, from: &[T]) -> T {
+        from[(self.next() >> 16) as usize % from.len()]
+    }
+}
+
+/// Records with random fields, two boots each with a P12 script drawn from none / window 1 /
+/// window 2 / held.
+fn random_cases(count: u32) -> Vec<Case> {
+    (0..count)
+        .map(|seed| {
+            let mut rng = Lcg(seed.wrapping_mul(0x9E37_79B9));
+            let mut spec = || BootSpec {
+                p12: rng.pick(&[NO_P12, WINDOW_1, WINDOW_2, HELD]),
+                ctrl_f_after: false,
+                expect: None,
+            };
+            Case {
+                name: format!("random record #{seed}"),
+                setup: Setup::RandomRecord(seed),
+                boots: vec![spec(), spec()],
+            }
+        })
+        .collect()
+}
+
+fn cases() -> Vec<Case> {
+    let fixed = [
+        Case {
+            name: "normal boot".into(),
+            setup: Setup::Fresh,
+            boots: vec![boot(NO_P12, "factory", "none")],
+        },
+        Case {
+            name: "P12 released within the 100 ms debounce".into(),
+            setup: Setup::ReadyOta0,
+            boots: vec![boot(&[(0, true), (50, false)], "ota_0", "none")],
+        },
+        Case {
+            name: "P12 released in window 1".into(),
+            setup: Setup::ReadyOta0,
+            boots: vec![boot(&[(0, true), (1000, false)], "ota_0", "current")],
+        },
+        Case {
+            name: "P12 released in window 2".into(),
+            setup: Setup::ReadyOta0,
+            boots: vec![boot(&[(0, true), (4000, false)], "factory", "previous")],
+        },
+        Case {
+            name: "P12 held past window 2".into(),
+            setup: Setup::ReadyOta0,
+            boots: vec![boot(HELD, "factory", "factory")],
+        },
+        Case {
+            name: "P12 bouncing: released at 700 ms, high again at 800 ms".into(),
+            setup: Setup::ReadyOta0,
+            boots: vec![boot(
+                &[(0, true), (700, false), (800, true)],
+                "factory",
+                "factory",
+            )],
+        },
+        Case {
+            name: "erased record (P12 held is not looked at)".into(),
+            setup: Setup::ErasedRecord,
+            boots: vec![boot(HELD, "factory", "none")],
+        },
+        Case {
+            name: "record with a bad CRC".into(),
+            setup: Setup::CorruptRecord,
+            boots: vec![boot(NO_P12, "factory", "none")],
+        },
+        Case {
+            name: "CHECK with a good image".into(),
+            setup: Setup::CheckGood,
+            boots: vec![boot(NO_P12, "ota_0", "none"), boot(NO_P12, "ota_0", "none")],
+        },
+        Case {
+            name: "CHECK with a bad image: rollback".into(),
+            setup: Setup::CheckBad,
+            boots: vec![boot(NO_P12, "factory", "none")],
+        },
+        Case {
+            name: "CHECK with garbage in the slot: rollback".into(),
+            setup: Setup::CheckGarbage,
+            boots: vec![boot(NO_P12, "factory", "none")],
+        },
+        Case {
+            name: "CHECK with a 4 GiB segment in the slot: rollback".into(),
+            setup: Setup::CheckHugeSegment,
+            boots: vec![boot(NO_P12, "factory", "none")],
+        },
+        Case {
+            name: "safe-boot flag is a one-shot over three boots".into(),
+            setup: Setup::ReadyOta0,
+            boots: vec![
+                boot(&[(0, true), (1000, false)], "ota_0", "current"),
+                boot(NO_P12, "ota_0", "none"),
+                boot(NO_P12, "ota_0", "none"),
+            ],
+        },
+        Case {
+            name: "Ctrl-F's software request".into(),
+            setup: Setup::ReadyOta0,
+            boots: vec![
+                BootSpec {
+                    p12: NO_P12,
+                    ctrl_f_after: true,
+                    expect: Some(("ota_0", "none")),
+                },
+                boot(NO_P12, "ota_0", "current"),
+                boot(NO_P12, "ota_0", "none"),
+            ],
+        },
+    ];
+    fixed.into_iter().chain(random_cases(12)).collect()
+}
 
 fn write_record(flash: &mut FlashFile, record: &BootInfo) {
     let at = lopy4().otadata_offset();
@@ -212,7 +263,7 @@ fn prepare(path: &Path, setup: Setup) -> Vec<u8> {
     let otadata = board.otadata_offset();
     match setup {
         Setup::Fresh => {}
-        Setup::ReadyOta0 | Setup::ErasedRecord | Setup::CorruptRecord => {
+        Setup::ReadyOta0 | Setup::ErasedRecord | Setup::CorruptRecord | Setup::RandomRecord(_) => {
             let image = image(false);
             flash
                 .erase_and_write(board.ota0_offset(), &image)
@@ -227,6 +278,27 @@ fn prepare(path: &Path, setup: Setup) -> Vec<u8> {
             if let Setup::ErasedRecord = setup {
                 flash.erase(otadata, otadata + 0x1000).expect("erase");
             }
+            if let Setup::RandomRecord(seed) = setup {
+                let mut rng = Lcg(seed);
+                let mut field = |meaningful: &[u32]| {
+                    let any = rng.next();
+                    let choice = rng.pick(meaningful);
+                    if rng.next().is_multiple_of(5) {
+                        any
+                    } else {
+                        choice
+                    }
+                };
+                let record = BootInfo {
+                    active_img: field(&[0, 1, 2]),
+                    status: field(&[0, 1, 2, u32::MAX]),
+                    prev_img: field(&[0, 1, 2]),
+                    safeboot: field(&[0, 1, 2]),
+                    ..ready_ota0
+                };
+                // Status 0xFFFFFFFF stays invalid however it is sealed: the erased-record path.
+                write_record(&mut flash, &record);
+            }
             if let Setup::CorruptRecord = setup {
                 let mut bytes = [0u8; RECORD_LEN];
                 flash.read(otadata, &mut bytes).expect("read");
@@ -234,16 +306,20 @@ fn prepare(path: &Path, setup: Setup) -> Vec<u8> {
                 flash.erase_and_write(otadata, &bytes).expect("write");
             }
         }
-        Setup::CheckGood | Setup::CheckBad | Setup::CheckGarbage => {
+        Setup::CheckGood | Setup::CheckBad | Setup::CheckGarbage | Setup::CheckHugeSegment => {
             let bytes = match setup {
+                Setup::CheckHugeSegment => {
+                    // Magic, 3 segments, chip ESP32, hash appended; then a segment of 0xFFFFFFF0.
+                    let mut header = vec![0xE9, 3, 2, 0x2F, 0, 0, 0, 0x40, 0xEE, 0, 0, 0];
+                    header.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+                    header.extend_from_slice(&0x3F40_0020u32.to_le_bytes());
+                    header.extend_from_slice(&0xFFFF_FFF0u32.to_le_bytes());
+                    header.resize(4096, 0x55);
+                    header
+                }
                 Setup::CheckGarbage => {
-                    let mut x: u32 = 0x1234_5678;
-                    (0..0x1_0000)
-                        .map(|_| {
-                            x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-                            (x >> 24) as u8
-                        })
-                        .collect()
+                    let mut rng = Lcg(0x1234_5678);
+                    (0..0x1_0000).map(|_| (rng.next() >> 24) as u8).collect()
                 }
                 _ => image(matches!(setup, Setup::CheckBad)),
             };
@@ -320,9 +396,15 @@ fn run_simulator(path: &Path, case: &Case) -> Vec<Seen> {
             );
             handle.write_uart(b"\x06");
         } else {
-            // Reset from the idle prompt on a whole second, P12 driven relative to it; a level
-            // "from 0 ms" is in place 1 ms before the reset.
+            // Reset from the idle prompt on a whole second, P12 driven relative to it. The level
+            // at 0 ms is in place 1 ms before the reset: released unless the script holds it (a
+            // pin left held by the boot before would otherwise still be high).
             let reset = (idle_ms / 1000 + 2) * 1000;
+            if !spec.p12.iter().any(|&(at, _)| at == 0) {
+                handle
+                    .drive_at(Duration::from_millis(reset - 1), "P12", drive(false))
+                    .expect("P12");
+            }
             for &(at, high) in spec.p12 {
                 let when = if at == 0 {
                     reset - 1
@@ -431,7 +513,7 @@ fn case_table(flash_len: usize, case: &Case) -> Vec<u8> {
     let word = |w: u32, out: &mut Vec<u8>| out.extend_from_slice(&w.to_le_bytes());
     word(flash_len as u32, &mut out);
     word(case.boots.len() as u32, &mut out);
-    for spec in case.boots {
+    for spec in &case.boots {
         word(u32::from(spec.ctrl_f_after), &mut out);
         word(spec.p12.len() as u32, &mut out);
         for &(at, high) in spec.p12 {
@@ -442,8 +524,9 @@ fn case_table(flash_len: usize, case: &Case) -> Vec<u8> {
     out
 }
 
-/// Runs `elf` under qemu-system-riscv32 with the flash and case files; returns its console.
-fn qemu(elf: &Path, case_file: &Path, flash_file: &Path) -> (String, Duration) {
+/// Runs `elf` under qemu-system-riscv32 with the flash and case files; returns its console
+/// (`\r\n` as `\n`), its exit status and how long it took.
+fn qemu(elf: &Path, case_file: &Path, flash_file: &Path) -> (String, Option<i32>, Duration) {
     let started = Instant::now();
     let mut child = Command::new("qemu-system-riscv32")
         .args(["-machine", "virt", "-m", "64M", "-bios", "none"])
@@ -492,10 +575,10 @@ fn qemu(elf: &Path, case_file: &Path, flash_file: &Path) -> (String, Duration) {
         let _ = e.read_to_string(&mut stderr);
     }
     assert!(
-        status.success(),
-        "QEMU exited with {status}\nconsole:\n{text}\nstderr:\n{stderr}"
+        status.code().is_some(),
+        "QEMU was stopped by a signal ({status})\nconsole:\n{text}\nstderr:\n{stderr}"
     );
-    (text.replace("\r\n", "\n"), started.elapsed())
+    (text.replace("\r\n", "\n"), status.code(), started.elapsed())
 }
 
 /// `key=value` of a decision line.
@@ -510,7 +593,8 @@ fn run_qemu(dir: &Path, flash: &[u8], case: &Case) -> QemuRun {
     let case_file = dir.join("case.bin");
     std::fs::write(&flash_file, flash).expect("write flash");
     std::fs::write(&case_file, case_table(flash.len(), case)).expect("write case");
-    let (text, wall) = qemu(&firmware_elf("pycom-boot-qemu"), &case_file, &flash_file);
+    let (text, code, wall) = qemu(&firmware_elf("pycom-boot-qemu"), &case_file, &flash_file);
+    assert_eq!(code, Some(0), "QEMU failed:\n{text}");
     assert!(
         text.contains("\ndone\n"),
         "QEMU did not finish its boots:\n{text}"
@@ -588,7 +672,7 @@ fn run_qemu(dir: &Path, flash: &[u8], case: &Case) -> QemuRun {
 #[ignore = "needs qemu-system-riscv32 and the firmware builds: run scripts/firmware-check"]
 fn qemu_and_the_simulator_decide_blink_and_write_alike_case_by_case() {
     let mut report = Vec::new();
-    for case in CASES {
+    for case in &cases() {
         let dir = tempfile::tempdir().expect("tempdir");
         let sim_flash = dir.path().join("lopy4.flash");
         let initial = prepare(&sim_flash, case.setup);
@@ -597,11 +681,13 @@ fn qemu_and_the_simulator_decide_blink_and_write_alike_case_by_case() {
         for (n, spec) in case.boots.iter().enumerate() {
             let (q, s) = (&qemu.boots[n], &sim[n]);
             let what = format!("{} — boot {}", case.name, n + 1);
-            assert_eq!(
-                (s.decision.0.as_str(), s.decision.2.as_str()),
-                spec.expect,
-                "{what}: the simulator's (slot, safe_boot)"
-            );
+            if let Some(expect) = spec.expect {
+                assert_eq!(
+                    (s.decision.0.as_str(), s.decision.2.as_str()),
+                    expect,
+                    "{what}: the simulator's (slot, safe_boot)"
+                );
+            }
             assert_eq!(q.decision, s.decision, "{what}: decisions differ");
             assert_eq!(q.leds, s.leds, "{what}: LED timelines differ");
             assert_eq!(
@@ -630,6 +716,56 @@ fn qemu_and_the_simulator_decide_blink_and_write_alike_case_by_case() {
         ));
     }
     println!("{}", report.join("\n"));
+}
+
+/// Bad input on bare metal: the firmware says what is wrong and stops the machine with its own
+/// status — it never panics (status 101) and never hangs (the run's 60 s limit).
+#[test]
+#[ignore = "needs qemu-system-riscv32 and the firmware builds: run scripts/firmware-check"]
+fn the_qemu_build_refuses_bad_input_with_a_message_never_a_panic() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let good = prepare(&dir.path().join("lopy4.flash"), Setup::ReadyOta0);
+    let one_boot = Case {
+        name: "bad input".into(),
+        setup: Setup::Fresh,
+        boots: vec![boot(HELD, "factory", "factory")],
+    };
+    let run = |flash: &[u8], table: &[u8]| {
+        let (flash_file, case_file) = (dir.path().join("bad.flash"), dir.path().join("bad.case"));
+        std::fs::write(&flash_file, flash).expect("write flash");
+        std::fs::write(&case_file, table).expect("write case");
+        let (text, code, _) = qemu(&firmware_elf("pycom-boot-qemu"), &case_file, &flash_file);
+        assert!(!text.contains("panic"), "the firmware panicked:\n{text}");
+        (text, code)
+    };
+    // An erased chip: no partition table.
+    let erased = vec![0xFF; good.len()];
+    let (text, code) = run(&erased, &case_table(erased.len(), &one_boot));
+    assert_eq!(code, Some(4), "{text}");
+    assert!(
+        text.contains("fatal: no usable partition table: Partitions(Missing(\"factory\"))"),
+        "{text}"
+    );
+    // A case table that is not one.
+    let (text, code) = run(&good, b"PYCASE0\n garbage");
+    assert_eq!(code, Some(3), "{text}");
+    assert!(
+        text.contains("fatal: the case table does not parse: BadMagic"),
+        "{text}"
+    );
+    let mut too_many = case_table(good.len(), &one_boot);
+    too_many[12] = 200; // 200 boots
+    let (text, code) = run(&good, &too_many);
+    assert_eq!((code, text.contains("TooMany")), (Some(3), true), "{text}");
+    // A chip smaller than the partition table says: reading otadata fails, the boot core returns
+    // the flash error and the firmware stops (mperror_fatal_error) instead of booting blind.
+    let small = &good[..0x10_0000];
+    let (text, code) = run(small, &case_table(small.len(), &one_boot));
+    assert_eq!(code, Some(5), "{text}");
+    assert!(
+        text.contains("fatal: boot 0: Flash(Flash(OutOfBounds))"),
+        "{text}"
+    );
 }
 
 /// Sizes of the named sections of a 32-bit little-endian ELF file.

@@ -14,5 +14,6 @@ pub mod image;
 pub mod partitions;
 pub mod ram_flash;
 pub mod report;
+pub mod run;
 pub mod shared;
 pub mod status_led;

@@ -25,10 +25,8 @@ use esp_println::Printer;
 use esp_storage::FlashStorage;
 use pycom_boot::safeboot::LED_OFF;
 use pycom_firmware::board::ESP32C3_DEVKIT;
-use pycom_firmware::image::SlotVerifier;
-use pycom_firmware::partitions::read_partitions;
 use pycom_firmware::report::{write_decision, write_record_summary};
-use pycom_firmware::shared::SharedFlash;
+use pycom_firmware::run;
 use pycom_firmware::status_led::StatusLed;
 use smart_leds_trait::{RGB8, SmartLedsWrite};
 
@@ -80,24 +78,20 @@ fn main() -> ! {
     let mut led = StatusLed(led);
     let flash = RefCell::new(FlashStorage::new(p.FLASH));
 
-    let partitions = match read_partitions(&mut SharedFlash(&flash), BOARD.partition_table) {
+    let partitions = match run::partitions(&BOARD, &flash) {
         Ok(partitions) => partitions,
         Err(e) => {
             let _ = writeln!(console, "fatal: no usable partition table: {e:?}");
             halt(&mut led, &mut delay)
         }
     };
-    let result = pycom_boot::boot(
-        &partitions.layout(),
-        &mut SharedFlash(&flash),
+    let result = run::boot_once(
+        &BOARD,
+        partitions,
+        &flash,
         &mut safe_boot_pin,
         &mut delay,
         &mut led,
-        &mut SlotVerifier {
-            flash: SharedFlash(&flash),
-            partitions,
-            chip_id: BOARD.chip_id,
-        },
         &mut console,
     );
     match result {
@@ -113,7 +107,7 @@ fn main() -> ! {
             );
         }
         Err(e) => {
-            let _ = writeln!(console, "fatal: flash error {e:?}");
+            let _ = writeln!(console, "fatal: {e:?}");
             halt(&mut led, &mut delay)
         }
     }

@@ -25,10 +25,9 @@ use pycom_boot::otadata::{OTADATA_SECTOR, read_record, write_record};
 use pycom_boot::updates::request_software_safe_boot;
 use pycom_firmware::board::QEMU_LOPY4;
 use pycom_firmware::case::{self, AFTER_CTRL_F, Boot};
-use pycom_firmware::image::SlotVerifier;
-use pycom_firmware::partitions::read_partitions;
 use pycom_firmware::ram_flash::RamFlash;
 use pycom_firmware::report::{write_decision, write_record_hex};
+use pycom_firmware::run;
 use pycom_firmware::shared::SharedFlash;
 use smart_leds_trait::{RGB8, SmartLedsWrite};
 
@@ -276,7 +275,7 @@ fn main() -> ! {
     };
     let flash = RefCell::new(RamFlash::new(virt::take_flash(case.flash_len as usize)));
     virt::enable_timer_wakeup();
-    let partitions = match read_partitions(&mut SharedFlash(&flash), board.partition_table) {
+    let partitions = match run::partitions(&board, &flash) {
         Ok(p) => p,
         Err(e) => {
             let _ = writeln!(console, "fatal: no usable partition table: {e:?}");
@@ -293,17 +292,13 @@ fn main() -> ! {
             len: 0,
             dropped: 0,
         };
-        let result = pycom_boot::boot(
-            &layout,
-            &mut SharedFlash(&flash),
+        let result = run::boot_once(
+            &board,
+            partitions,
+            &flash,
             &mut ScriptPin { boot, t0_us },
             &mut ClintDelay,
             &mut led,
-            &mut SlotVerifier {
-                flash: SharedFlash(&flash),
-                partitions,
-                chip_id: board.chip_id,
-            },
             &mut console,
         );
         let at_us = now_us().saturating_sub(t0_us);
@@ -319,7 +314,7 @@ fn main() -> ! {
             }
             Err(e) => {
                 // The firmware's mperror_fatal_error: the boot cannot go on.
-                let _ = writeln!(console, "fatal: boot {n}: flash error {e:?}");
+                let _ = writeln!(console, "fatal: boot {n}: {e:?}");
                 virt::exit(5);
             }
         }
