@@ -394,6 +394,7 @@ fn run_simulator(path: &Path, case: &Case) -> Vec<Seen> {
                 spec.p12.is_empty(),
                 "the boot after Ctrl-F has no P12 script"
             );
+            handle.drive("P12", drive(false)).expect("P12");
             handle.write_uart(b"\x06");
         } else {
             // Reset from the idle prompt on a whole second, P12 driven relative to it. The level
