@@ -133,6 +133,9 @@ fn events_json_has_one_object_per_line_with_device_time() {
         .lines()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("one JSON object a line"))
         .filter(|v| v["kind"] == "led")
+        // Up to the heartbeat's first pulse: its end comes 80 ms later only if booting the
+        // firmware computed that long (a loaded machine), at whatever time the compute ended.
+        .filter(|v| v["time_ms"].as_f64().unwrap() <= 2600.0)
         .map(|v| {
             (
                 v["time_ms"].as_u64().unwrap(),

@@ -291,9 +291,11 @@ fn deepsleep_woken_by_a_pin_reports_the_pin_and_the_time_left() {
     ]);
     let now = d.enter("").last().expect("idle").time_us;
     d.handle
+        .batch()
         .drive_at(Duration::from_micros(now + 3_000_000), "P10", Drive::High)
-        .expect("P10");
-    d.handle.write_uart(b"machine.deepsleep(10000)\r");
+        .expect("P10")
+        .write_uart(b"machine.deepsleep(10000)\r")
+        .send();
     let events = d.until_idle_after_reset();
     let rs = resets(&events);
     assert_eq!(rs.len(), 1);
@@ -731,16 +733,20 @@ fn machine_reset_runs_the_bootloader_again_which_sees_p12_held() {
     let text = d.boot();
     assert!(text.contains("main.py ran"), "{text}");
     // P12 to 3V3 before the reset, released 1 s later: the first window, scripts off.
+    // One batch: the idle prompt must not jump to the scheduled release before the line lands.
     let now = d.log.last().map_or(0, |e| e.time_us);
-    d.handle.drive("P12", Drive::High).expect("P12");
     d.handle
+        .batch()
+        .drive("P12", Drive::High)
+        .expect("P12")
         .drive_at(
             Duration::from_micros(now) + Duration::from_millis(1000),
             "P12",
             Drive::Floating,
         )
-        .expect("P12");
-    d.handle.write_uart(b"import machine; machine.reset()\r");
+        .expect("P12")
+        .write_uart(b"import machine; machine.reset()\r")
+        .send();
     let events = d.until_idle_after_reset();
     let text = uart(&events);
     assert!(text.contains("rst:0x7 (TG0WDT_SYS_RESET)"), "{text}");

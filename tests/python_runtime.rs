@@ -309,15 +309,15 @@ fn the_previous_image_boots_with_its_own_version_in_the_banner() {
     let text = rig.boot();
     assert!(after_rom(&text).starts_with("Pycom MicroPython 1.20.2.r7 [v1.11-ffb0e1c]"));
     // Held into window 2: the previous (factory) image, with its version.
-    rig.handle.drive("P12", Drive::High).unwrap();
-    rig.handle.press_reset();
+    let now = rig.log.last().unwrap().time_ms();
     rig.handle
-        .drive_at(
-            Duration::from_millis(4000 + rig.log.last().unwrap().time_ms()),
-            "P12",
-            Drive::Floating,
-        )
-        .unwrap();
+        .batch()
+        .drive("P12", Drive::High)
+        .unwrap()
+        .press_reset()
+        .drive_at(Duration::from_millis(4000 + now), "P12", Drive::Floating)
+        .unwrap()
+        .send();
     let text = uart(&rig.until_idle_after_reset());
     assert!(
         after_rom(&text).starts_with("Pycom MicroPython 1.20.2.r4 [v1.11-ffb0e1c]"),

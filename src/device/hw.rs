@@ -50,6 +50,9 @@ pub enum Command {
     OpenInput,
     /// The host has no more UART input (stdin ended).
     CloseInput,
+    /// Several commands the device takes in one step: no device time passes between them, so
+    /// a pin held and a line typed "at once" are seen at once however the threads run.
+    Batch(Vec<Command>),
     Shutdown,
 }
 
@@ -402,6 +405,11 @@ impl Hw {
                     self.apply(action);
                 } else {
                     self.schedule.push(at, Timed::Action(action));
+                }
+            }
+            Command::Batch(commands) => {
+                for c in commands {
+                    self.handle(c);
                 }
             }
             Command::Shutdown => self.interrupt_with(Interrupt::Shutdown),

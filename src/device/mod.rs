@@ -226,6 +226,15 @@ impl DeviceHandle {
         Ok(())
     }
 
+    /// Commands to send as one: the device applies them all before it moves on, so in virtual
+    /// time nothing happens between them (a pin held, a release scheduled, a line typed).
+    pub fn batch(&self) -> Batch<'_> {
+        Batch {
+            handle: self,
+            commands: Vec::new(),
+        }
+    }
+
     /// A cloneable, thread-safe sender for the parts of the handle other threads need (a stdin
     /// reader, a Ctrl-C handler).
     pub fn remote(&self) -> Remote {
@@ -255,6 +264,61 @@ impl DeviceHandle {
 impl Drop for DeviceHandle {
     fn drop(&mut self) {
         self.stop_thread();
+    }
+}
+
+/// Commands gathered by [`DeviceHandle::batch`]; [`Batch::send`] delivers them as one.
+pub struct Batch<'a> {
+    handle: &'a DeviceHandle,
+    commands: Vec<Command>,
+}
+
+impl Batch<'_> {
+    /// Connects a pin to 3V3, GND or nothing, with the others.
+    pub fn drive(&mut self, pin: &str, drive: Drive) -> Result<&mut Self, GpioError> {
+        let gpio = self.handle.pin(pin)?;
+        self.commands
+            .push(Command::Now(Action::Drive { gpio, drive }));
+        Ok(self)
+    }
+
+    /// Drives a pin at device time `at`.
+    pub fn drive_at(
+        &mut self,
+        at: Duration,
+        pin: &str,
+        drive: Drive,
+    ) -> Result<&mut Self, GpioError> {
+        let gpio = self.handle.pin(pin)?;
+        Ok(self.at(at, Action::Drive { gpio, drive }))
+    }
+
+    /// Does `action` at device time `at`.
+    pub fn at(&mut self, at: Duration, action: Action) -> &mut Self {
+        self.commands.push(Command::At {
+            at: duration_us(at),
+            action,
+        });
+        self
+    }
+
+    /// Presses the reset button, with the others.
+    pub fn press_reset(&mut self) -> &mut Self {
+        self.commands.push(Command::Now(Action::ResetButton));
+        self
+    }
+
+    /// Bytes arriving on UART0.
+    pub fn write_uart(&mut self, bytes: &[u8]) -> &mut Self {
+        self.commands
+            .push(Command::Now(Action::Uart(bytes.to_vec())));
+        self
+    }
+
+    /// Sends the commands gathered so far, as one.
+    pub fn send(&mut self) {
+        let commands = std::mem::take(&mut self.commands);
+        self.handle.send(Command::Batch(commands));
     }
 }
 

@@ -6,7 +6,7 @@
 //! byte or character).
 //!
 //! RustPython keeps these operations in per-type slots (atomic function pointers); the guards
-//! are swapped in once per process and call the originals when the size fits.
+//! are swapped into every new interpreter's types and call the originals when the size fits.
 
 use std::sync::OnceLock;
 
@@ -37,38 +37,36 @@ struct Originals {
 
 static ORIGINALS: OnceLock<Originals> = OnceLock::new();
 
-/// Puts the guards in (once per process: the builtin types are shared by every interpreter).
+/// Puts the guards into this interpreter's builtin types. The originals are taken once, from
+/// the first interpreter's untouched slots; they are the same functions in every interpreter.
 pub fn install(vm: &VirtualMachine) {
     let types = &vm.ctx.types;
-    ORIGINALS.get_or_init(|| {
-        let originals = Originals {
-            list_repeat: seq(types.list_type).repeat.load(),
-            list_inplace_repeat: seq(types.list_type).inplace_repeat.load(),
-            tuple_repeat: seq(types.tuple_type).repeat.load(),
-            str_repeat: seq(types.str_type).repeat.load(),
-            bytes_repeat: seq(types.bytes_type).repeat.load(),
-            bytearray_repeat: seq(types.bytearray_type).repeat.load(),
-            bytearray_inplace_repeat: seq(types.bytearray_type).inplace_repeat.load(),
-            bytes_new: types.bytes_type.slots.new.load(),
-            bytearray_init: types.bytearray_type.slots.init.load(),
-        };
-        seq(types.list_type).repeat.store(Some(list_repeat));
-        seq(types.list_type)
-            .inplace_repeat
-            .store(Some(list_inplace_repeat));
-        seq(types.tuple_type).repeat.store(Some(tuple_repeat));
-        seq(types.str_type).repeat.store(Some(str_repeat));
-        seq(types.bytes_type).repeat.store(Some(bytes_repeat));
-        seq(types.bytearray_type)
-            .repeat
-            .store(Some(bytearray_repeat));
-        seq(types.bytearray_type)
-            .inplace_repeat
-            .store(Some(bytearray_inplace_repeat));
-        types.bytes_type.slots.new.store(Some(bytes_new));
-        types.bytearray_type.slots.init.store(Some(bytearray_init));
-        originals
+    ORIGINALS.get_or_init(|| Originals {
+        list_repeat: seq(types.list_type).repeat.load(),
+        list_inplace_repeat: seq(types.list_type).inplace_repeat.load(),
+        tuple_repeat: seq(types.tuple_type).repeat.load(),
+        str_repeat: seq(types.str_type).repeat.load(),
+        bytes_repeat: seq(types.bytes_type).repeat.load(),
+        bytearray_repeat: seq(types.bytearray_type).repeat.load(),
+        bytearray_inplace_repeat: seq(types.bytearray_type).inplace_repeat.load(),
+        bytes_new: types.bytes_type.slots.new.load(),
+        bytearray_init: types.bytearray_type.slots.init.load(),
     });
+    seq(types.list_type).repeat.store(Some(list_repeat));
+    seq(types.list_type)
+        .inplace_repeat
+        .store(Some(list_inplace_repeat));
+    seq(types.tuple_type).repeat.store(Some(tuple_repeat));
+    seq(types.str_type).repeat.store(Some(str_repeat));
+    seq(types.bytes_type).repeat.store(Some(bytes_repeat));
+    seq(types.bytearray_type)
+        .repeat
+        .store(Some(bytearray_repeat));
+    seq(types.bytearray_type)
+        .inplace_repeat
+        .store(Some(bytearray_inplace_repeat));
+    types.bytes_type.slots.new.store(Some(bytes_new));
+    types.bytearray_type.slots.init.store(Some(bytearray_init));
 }
 
 fn seq(t: &PyType) -> &PySequenceSlots {
@@ -98,16 +96,12 @@ fn check_fits(bytes: u128, vm: &VirtualMachine) -> PyResult<()> {
 
 /// The bytes one item of `obj` takes in MicroPython's heap.
 fn item_bytes(obj: &PyObject) -> u128 {
-    if obj.downcast_ref::<PyStr>().is_some() || obj.downcast_ref::<PyBytes>().is_some() {
-        1
-    } else if obj
-        .downcast_ref::<rustpython_vm::builtins::PyByteArray>()
-        .is_some()
-    {
-        1
-    } else {
-        4
-    }
+    let bytes_like = obj.downcast_ref::<PyStr>().is_some()
+        || obj.downcast_ref::<PyBytes>().is_some()
+        || obj
+            .downcast_ref::<rustpython_vm::builtins::PyByteArray>()
+            .is_some();
+    if bytes_like { 1 } else { 4 }
 }
 
 fn check_repeat(seq: &PySequence<'_>, n: isize, vm: &VirtualMachine) -> PyResult<()> {

@@ -97,8 +97,11 @@ def print_exception(e, file=None):
             w('  File "%s", line %d, in %s\n' % (filename, line, name))
     name = type(e).__name__
     if isinstance(e, SyntaxError):
-        # The firmware names no detail, except for indentation.
-        if not isinstance(e, IndentationError):
+        # The firmware names no detail, except for indentation; pycom-sim's own compiler
+        # fault keeps its explanation.
+        if str(e).startswith('pycom-sim '):
+            msg = str(e)
+        elif not isinstance(e, IndentationError):
             msg = 'invalid syntax'
         elif e.msg == 'unexpected indentation':
             msg = 'unexpected indent'
