@@ -1,4 +1,11 @@
 //! pycom-sim: a desktop emulator of a Pycom board.
+
+/// The process's allocator, counting what is allocated (`python::memory` reads it). A device's
+/// Python that grows past its budget gets `MemoryError`; the ceiling set here keeps a runaway
+/// native loop (`list(range(10**12))`) from taking the host's memory with it.
+#[global_allocator]
+pub static ALLOCATOR: cap::Cap<std::alloc::System> =
+    cap::Cap::new(std::alloc::System, python::memory::HOST_CEILING);
 pub mod board;
 pub mod cli;
 pub mod clock;

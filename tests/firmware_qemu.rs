@@ -394,15 +394,21 @@ fn run_simulator(path: &Path, case: &Case) -> Vec<Seen> {
                 spec.p12.is_empty(),
                 "the boot after Ctrl-F has no P12 script"
             );
-            handle.drive("P12", drive(false)).expect("P12");
-            handle.write_uart(b"\x06");
+            handle
+                .batch()
+                .drive("P12", drive(false))
+                .expect("P12")
+                .write_uart(b"\x06")
+                .send();
         } else {
             // Reset from the idle prompt on a whole second, P12 driven relative to it. The level
             // at 0 ms is in place 1 ms before the reset: released unless the script holds it (a
-            // pin left held by the boot before would otherwise still be high).
+            // pin left held by the boot before would otherwise still be high). One batch, so the
+            // idle device cannot jump to one scheduled edge before the others have arrived.
             let reset = (idle_ms / 1000 + 2) * 1000;
+            let mut batch = handle.batch();
             if !spec.p12.iter().any(|&(at, _)| at == 0) {
-                handle
+                batch
                     .drive_at(Duration::from_millis(reset - 1), "P12", drive(false))
                     .expect("P12");
             }
@@ -412,11 +418,13 @@ fn run_simulator(path: &Path, case: &Case) -> Vec<Seen> {
                 } else {
                     reset + u64::from(at)
                 };
-                handle
+                batch
                     .drive_at(Duration::from_millis(when), "P12", drive(high))
                     .expect("P12");
             }
-            handle.at(Duration::from_millis(reset), Action::ResetButton);
+            batch
+                .at(Duration::from_millis(reset), Action::ResetButton)
+                .send();
         }
         let mut reset_seen = false;
         let log = collect_until(&events, |e| {

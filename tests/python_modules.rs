@@ -222,9 +222,16 @@ fn ota_writes_the_other_slot_and_switches_the_record() {
         out,
         "Full Update Image detected. Restart the device to load the new firmware.\r\n"
     );
+    // `bootmgr()` shows the copy `modpycom_init0` read at boot; the updater wrote its own.
     assert_eq!(
         rig.eval("pycom.bootmgr(), pycom.ota_verify()"),
-        "(('ota_0', 'FAT', 'SafeBoot: False', 'Status: Check'), False)\r\n"
+        "(('Factory', 'FAT', 'SafeBoot: False', 'Status: Ready'), False)\r\n"
+    );
+    // A soft reset reads the record again.
+    rig.soft_reset();
+    assert_eq!(
+        rig.eval("import pycom; pycom.bootmgr()"),
+        "('ota_0', 'FAT', 'SafeBoot: False', 'Status: Check')\r\n"
     );
     // An image already pending: the firmware writes and prints nothing.
     assert_eq!(

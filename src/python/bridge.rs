@@ -96,8 +96,9 @@ pub struct Session {
     pub sd_mounted: bool,
     /// The REPL's line history; cleared at every soft reset (`readline_init0`).
     pub history: crate::python::readline::History,
-    /// `modpycom`'s copy of the boot record, read once at hard boot: `pycom.bootmgr()` reports
-    /// and edits this copy, so an OTA finished since boot does not show until the next reset.
+    /// `modpycom`'s copy of the boot record, read at every boot and soft reset
+    /// (`modpycom_init0`): `pycom.bootmgr()` reports and edits this copy, so an OTA finished
+    /// since then does not show until the next reset.
     pub boot_record: Option<BootInfo>,
 }
 
@@ -189,6 +190,7 @@ pub fn service(vm: &VirtualMachine) -> PyResult<()> {
     if let Some(e) = break_exception(vm, &mut hw) {
         return Err(e);
     }
+    crate::python::memory::check_growth(vm)?;
     let pending = !hw.callbacks.is_empty();
     drop(hw);
     if pending {

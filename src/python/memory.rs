@@ -8,6 +8,7 @@
 //! RustPython keeps these operations in per-type slots (atomic function pointers); the guards
 //! are swapped into every new interpreter's types and call the originals when the size fits.
 
+use std::cell::Cell;
 use std::sync::OnceLock;
 
 use rustpython_vm::builtins::{PyBytes, PyInt, PyStr, PyType, PyTypeRef};
@@ -75,6 +76,51 @@ fn seq(t: &PyType) -> &PySequenceSlots {
 
 fn originals() -> Option<&'static Originals> {
     ORIGINALS.get()
+}
+
+/// The most the whole process may allocate: past it an allocation fails, which Rust answers by
+/// aborting with "memory allocation of N bytes failed" (no stable API lets it fail softly) —
+/// better than a host brought to its knees by one runaway loop inside a native call.
+pub const HOST_CEILING: usize = 8 << 30;
+
+/// How far above what an interpreter had at its start its Python may grow before the next
+/// check raises `MemoryError`: RustPython's objects are several times MicroPython's, so this
+/// is far above the board's heap, and a loop that keeps allocating still ends in a
+/// `MemoryError` the code can catch.
+const GROWTH_BUDGET: usize = 512 << 20;
+
+thread_local! {
+    /// Bytes allocated when this thread's interpreter started, and the level at which the next
+    /// `MemoryError` is raised.
+    static BUDGET: Cell<(usize, usize)> = const { Cell::new((0, usize::MAX)) };
+}
+
+/// Starts the budget of a new interpreter from what the process holds now.
+pub fn start_budget() {
+    let now = crate::ALLOCATOR.allocated();
+    BUDGET.with(|b| b.set((now, now.saturating_add(GROWTH_BUDGET))));
+}
+
+/// Called between bytecodes while code runs: `MemoryError` once the process holds more than the
+/// budget. After one is raised the next comes only after another eighth of the budget, so
+/// `del` and `gc.collect()` still run while the memory is being given back.
+pub fn check_growth(vm: &VirtualMachine) -> PyResult<()> {
+    let now = crate::ALLOCATOR.allocated();
+    let (base, limit) = BUDGET.with(Cell::get);
+    let normal = base.saturating_add(GROWTH_BUDGET);
+    if now < normal {
+        BUDGET.with(|b| b.set((base, normal)));
+        return Ok(());
+    }
+    if now < limit {
+        return Ok(());
+    }
+    BUDGET.with(|b| b.set((base, now.saturating_add(GROWTH_BUDGET / 8))));
+    Err(vm.new_memory_error(format!(
+        "memory allocation failed, heap is full (pycom-sim: this code's objects hold {} MiB of \
+         host memory)",
+        (now - base) >> 20
+    )))
 }
 
 /// MicroPython's words when the heap cannot hold a block.

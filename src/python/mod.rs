@@ -86,8 +86,6 @@ pub fn run_firmware(
             boot_record: None,
         }),
     });
-    // `modpycom` reads the record once per hard boot.
-    let _ = bridge.boot_record_at_boot();
     let _installed = bridge::install(bridge.clone());
     {
         let mut hw = bridge.hw.borrow_mut();
@@ -97,6 +95,9 @@ pub fn run_firmware(
     arm_watchdog_on_boot(&bridge);
     loop {
         start_led(&bridge);
+        // `modpycom_init0`, at every boot and soft reset, reads the boot record it then keeps.
+        bridge.session.borrow_mut().boot_record = None;
+        let _ = bridge.boot_record_at_boot();
         if let Some(end) = mount_flash(&bridge) {
             return end;
         }
@@ -256,6 +257,7 @@ fn run_interpreter(bridge: &Rc<Bridge>) -> Flow {
     // frozen `_boot.py` leaves it.
     bridge.hw.borrow_mut().console_on_uart0 = true;
     let (interpreter, signals) = new_interpreter();
+    memory::start_budget();
     start_service_ticks(signals);
     let flow = interpreter.enter(|vm| session(vm, bridge));
     drop(interpreter);
