@@ -108,6 +108,57 @@ pub struct RunArgs {
     /// Stop after this much device time, e.g. --for 10s.
     #[arg(long = "for", value_name = "DURATION", value_parser = parse_duration)]
     pub run_for: Option<Duration>,
+    /// Offer UART0 as a pseudo-terminal for mpremote, rshell, ampy, pyserial: its path is the
+    /// first line on stdout.
+    #[arg(long)]
+    pub pty: bool,
+    /// Also make a stable symlink to the pty at PATH (replaced if it is an old symlink).
+    #[arg(long, value_name = "PATH", requires = "pty")]
+    pub pty_link: Option<PathBuf>,
+    /// Offer UART0 as raw bytes over TCP (pyserial/mpremote `socket://`); a bare port listens
+    /// on 127.0.0.1; 0 picks a free port (printed on stderr).
+    #[arg(long, value_name = "[ADDR:]PORT", value_parser = crate::transport::parse_listen)]
+    pub tcp: Option<std::net::SocketAddr>,
+    /// Run Pycom's telnet server (login, then the REPL shared with UART0); a bare port listens
+    /// on 127.0.0.1.
+    #[arg(long, value_name = "[ADDR:]PORT", value_parser = crate::transport::parse_listen)]
+    pub telnet: Option<std::net::SocketAddr>,
+    /// The telnet user name (default micro, as on the module).
+    #[arg(long, value_name = "NAME", requires = "telnet")]
+    pub user: Option<String>,
+    /// The telnet password (default python, as on the module).
+    #[arg(long, value_name = "PASSWORD", requires = "telnet")]
+    pub password: Option<String>,
+    /// The REPL's texts and protocol: the firmware's own (`PYB: soft reboot`, no raw-paste) or
+    /// upstream MicroPython's (`MPY: soft reboot`, raw-paste, for fast mpremote transfers).
+    #[arg(long, value_enum, default_value = "pycom")]
+    pub repl_profile: crate::device::ReplProfile,
+}
+
+impl RunArgs {
+    /// The transports these options ask for.
+    fn transports(&self, board: &Board) -> crate::transport::TransportConfig {
+        let spec = crate::image::default_spec();
+        let mut login = crate::transport::telnet::Login::default();
+        if let Some(u) = &self.user {
+            login.user.clone_from(u);
+        }
+        if let Some(p) = &self.password {
+            login.password.clone_from(p);
+        }
+        crate::transport::TransportConfig {
+            pty: self.pty,
+            pty_link: self.pty_link.clone(),
+            tcp: self.tcp,
+            telnet: self.telnet,
+            login,
+            // The telnet welcome has no "Pycom" and no release number (§16.2).
+            telnet_banner: format!(
+                "MicroPython {} on {}; {} with ESP32",
+                spec.git_tag, spec.build_date, board.name
+            ),
+        }
+    }
 }
 
 /// Parses `4.5s`, `100ms`, `250us`, `2m`.
@@ -229,6 +280,7 @@ fn run(args: RunArgs) -> Result<(), String> {
         sd: args.sd.clone(),
     })
     .map_err(|e| e.to_string())?;
+    handle.set_repl_profile(args.repl_profile);
     for name in &args.hold {
         handle.drive(name, Drive::High).map_err(|e| e.to_string())?;
     }
@@ -271,6 +323,9 @@ fn run(args: RunArgs) -> Result<(), String> {
             }
         );
     }
+    let transport_config = args.transports(&board);
+    let transports = crate::transport::start(&handle, &transport_config)?;
+    announce(&transports.announcements)?;
     let events = handle.subscribe();
     let interrupted = install_ctrl_c(&handle);
     // On a terminal, keys go to the device as typed (Ctrl-C included); Ctrl-] leaves.
@@ -293,9 +348,38 @@ fn run(args: RunArgs) -> Result<(), String> {
     } else {
         forward_keys(&handle);
     }
-    let outcome = print_events(&events, &args, stdin_piped, &interrupted);
+    // With a transport open the run serves its clients until it is stopped.
+    let stop_at_idle = !transport_config.any();
+    let outcome = print_events(&events, &args, stdin_piped, stop_at_idle, &interrupted);
+    drop(transports);
     handle.shutdown();
     outcome
+}
+
+/// Tells the user where the transports are: the pty path as the first line on stdout (tools
+/// and scripts read it there), each listening address on stderr.
+fn announce(announcements: &[crate::transport::Announcement]) -> Result<(), String> {
+    use crate::transport::Announcement;
+    let mut out = std::io::stdout().lock();
+    for a in announcements {
+        match a {
+            Announcement::Pty { path, link } => {
+                writeln!(out, "{}", path.display()).map_err(|e| e.to_string())?;
+                match link {
+                    Some(l) => eprintln!(
+                        "pycom-sim: UART0 on {} (linked as {})",
+                        path.display(),
+                        l.display()
+                    ),
+                    None => eprintln!("pycom-sim: UART0 on {}", path.display()),
+                }
+            }
+            Announcement::Listening { what, addr } => {
+                eprintln!("pycom-sim: {what} on {addr}");
+            }
+        }
+    }
+    out.flush().map_err(|e| e.to_string())
 }
 
 /// Copies piped stdin to UART0 as typed-ahead input, then tells the device the input ended.
@@ -374,6 +458,7 @@ fn print_events(
     events: &Receiver<Event>,
     args: &RunArgs,
     stdin_piped: bool,
+    may_stop_at_idle: bool,
     _interrupted: &std::sync::atomic::AtomicBool,
 ) -> Result<(), String> {
     let mut out = std::io::stdout().lock();
@@ -381,7 +466,9 @@ fn print_events(
     // A run ends once its input is used up and the device waits for more: in virtual time
     // always (a terminal types nothing ahead), in real time when a pipe has ended. `--for` runs
     // for its time instead.
-    let stop_at_idle = args.run_for.is_none() && (args.time == TimeMode::Virtual || stdin_piped);
+    let stop_at_idle = may_stop_at_idle
+        && args.run_for.is_none()
+        && (args.time == TimeMode::Virtual || stdin_piped);
     while let Ok(event) = events.recv() {
         match args.events {
             Some(EventFormat::Json) => {

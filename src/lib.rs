@@ -19,3 +19,4 @@ pub mod led;
 pub mod partition;
 pub mod python;
 pub mod rom;
+pub mod transport;

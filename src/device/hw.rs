@@ -50,6 +50,8 @@ pub enum Command {
     OpenInput,
     /// The host has no more UART input (stdin ended).
     CloseInput,
+    /// Sets the REPL profile the firmware runs with (from the next boot or soft reset).
+    ReplProfile(ReplProfile),
     /// Several commands the device takes in one step: no device time passes between them, so
     /// a pin held and a line typed "at once" are seen at once however the threads run.
     Batch(Vec<Command>),
@@ -109,6 +111,18 @@ pub fn irq_fires(trigger: u8, level: bool) -> bool {
     }
 }
 
+/// Which REPL texts and protocol the firmware speaks (`--repl-profile`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ReplProfile {
+    /// Pycom's firmware 1.20: `PYB: soft reboot`, the Pycom banner, no raw-paste (hosts fall
+    /// back to the slow paced raw REPL, as with a real module).
+    #[default]
+    Pycom,
+    /// Upstream MicroPython's texts (`MPY: soft reboot`, `MicroPython …` banner) and raw-paste
+    /// mode, which mpremote and Thonny use for fast transfers.
+    Micropython,
+}
+
 /// Ctrl-F: the firmware's "reset into safe boot" character.
 pub const CTRL_F: u8 = 0x06;
 
@@ -151,6 +165,8 @@ pub struct Hw {
     /// stream), console output skips UART0, and bytes typed there stay in the driver's buffer
     /// for `UART(0).read()`, with no Ctrl-C or Ctrl-F.
     pub console_on_uart0: bool,
+    /// The REPL's texts and protocol.
+    pub repl_profile: ReplProfile,
     interrupt: Option<Interrupt>,
     commands: Receiver<Command>,
     subscribers: Subscribers,
@@ -182,6 +198,7 @@ impl Hw {
             pin_irqs: std::collections::BTreeMap::new(),
             uart0_enabled: true,
             console_on_uart0: true,
+            repl_profile: ReplProfile::default(),
             interrupt: None,
             commands,
             subscribers,
@@ -407,6 +424,7 @@ impl Hw {
                     self.schedule.push(at, Timed::Action(action));
                 }
             }
+            Command::ReplProfile(p) => self.repl_profile = p,
             Command::Batch(commands) => {
                 for c in commands {
                     self.handle(c);

@@ -18,7 +18,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 pub use crash::panic_message;
-pub use hw::Action;
+pub use hw::{Action, ReplProfile};
 use hw::{Command, Hw, Subscribers};
 
 use crate::board::Board;
@@ -201,6 +201,12 @@ impl DeviceHandle {
     /// input wait then waits for the host rather than jumping over time.
     pub fn open_input(&self) {
         self.send(Command::OpenInput);
+    }
+
+    /// The REPL profile: the firmware's own texts (default) or upstream MicroPython's with
+    /// raw-paste. Takes effect at the next boot or soft reset; set it before `power_on`.
+    pub fn set_repl_profile(&self, profile: ReplProfile) {
+        self.send(Command::ReplProfile(profile));
     }
 
     /// Test hook: makes the device thread panic at its next look at its commands, to exercise

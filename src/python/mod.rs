@@ -25,7 +25,7 @@ use std::time::Duration;
 use rustpython_vm::compiler::Mode;
 use rustpython_vm::{Interpreter, Settings, VirtualMachine};
 
-use crate::device::hw::Interrupt;
+use crate::device::hw::{Interrupt, ReplProfile};
 use crate::device::run::Device;
 use crate::image::FirmwareImage;
 use crate::rom::ResetCause;
@@ -109,7 +109,11 @@ pub fn run_firmware(
         hw.clear_python_hardware_keeping(native_machine::WDT_ALARM_ID);
         match flow {
             Flow::SoftReset => {
-                hw.console_write(b"PYB: soft reboot\r\n");
+                let text: &[u8] = match hw.repl_profile {
+                    ReplProfile::Pycom => b"PYB: soft reboot\r\n",
+                    ReplProfile::Micropython => b"MPY: soft reboot\r\n",
+                };
+                hw.console_write(text);
                 drop(hw);
                 bridge.session.borrow_mut().reset_cause = reset_cause::SOFT_RESET;
                 let mut hw = bridge.hw.borrow_mut();

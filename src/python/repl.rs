@@ -5,6 +5,7 @@ use rustpython_vm::compiler::Mode;
 use rustpython_vm::scope::Scope;
 use rustpython_vm::{AsObject, VirtualMachine};
 
+use crate::device::hw::ReplProfile;
 use crate::python::bridge::current;
 use crate::python::exec::{Flow, run_source};
 use crate::python::readline;
@@ -26,14 +27,27 @@ pub type ReplEnd = Flow;
 /// The two lines the friendly REPL starts with.
 pub fn banner(vm: &VirtualMachine) -> Vec<u8> {
     match current(vm) {
-        Ok(b) => format!(
-            "{}\r\nType \"help()\" for more information.\r\n",
-            b.image.banner(&b.board.name)
-        )
-        .into_bytes(),
+        Ok(b) => {
+            let first = match profile(vm) {
+                ReplProfile::Pycom => b.image.banner(&b.board.name),
+                // Upstream's form, which mpremote looks for after a soft reboot.
+                ReplProfile::Micropython => format!(
+                    "MicroPython {} on {}; {} with ESP32",
+                    b.image.spec.git_tag, b.image.spec.build_date, b.board.name
+                ),
+            };
+            format!("{first}\r\nType \"help()\" for more information.\r\n").into_bytes()
+        }
         Err(_) => Vec::new(),
     }
 }
+
+fn profile(vm: &VirtualMachine) -> ReplProfile {
+    current(vm).map_or(ReplProfile::Pycom, |b| b.hw.borrow().repl_profile)
+}
+
+/// Raw-paste's flow-control window: `MICROPY_REPL_STDIN_BUFFER_MAX / 2`, upstream's default.
+const RAW_PASTE_WINDOW: u16 = 128;
 
 /// Runs the REPL until something ends the session (soft or hard reset, host stop).
 pub fn run(vm: &VirtualMachine, scope: &Scope) -> ReplEnd {
@@ -100,6 +114,23 @@ fn raw_repl(vm: &VirtualMachine, scope: &Scope) -> Option<Flow> {
                     }
                     CTRL_C => buffer.clear(),
                     CTRL_D => break,
+                    // Upstream's raw-paste request, `\x05A\x01`, at the start of the input. The
+                    // Pycom firmware has none: there the bytes are input, and the `\x01` resets.
+                    CTRL_E if buffer.is_empty() && profile(vm) == ReplProfile::Micropython => {
+                        match key(vm)? {
+                            b'A' => {
+                                let _ = key(vm)?;
+                                let source = raw_paste(vm)?;
+                                let flow = run_raw(vm, scope, &source);
+                                if let Some(end) = after_exec(flow) {
+                                    return Ok(Some(end));
+                                }
+                                out(vm, b">")?;
+                            }
+                            _ => out(vm, b"R\x00")?,
+                        }
+                        continue;
+                    }
                     b => buffer.push(b),
                 }
             }
@@ -118,6 +149,29 @@ fn raw_repl(vm: &VirtualMachine, scope: &Scope) -> Option<Flow> {
     match step() {
         Ok(next) => next,
         Err(end) => Some(end),
+    }
+}
+
+/// Raw-paste (`pyexec_raw_repl_process_char` upstream): `R\x01`, the window as a little-endian
+/// u16 and one credit `\x01`; then a `\x01` each time a window's worth was taken, until the
+/// host's `\x04`, which is answered with `\x04`. Returns the pasted source.
+fn raw_paste(vm: &VirtualMachine) -> Result<String, Flow> {
+    let [lo, hi] = RAW_PASTE_WINDOW.to_le_bytes();
+    out(vm, &[b'R', 0x01, lo, hi, 0x01])?;
+    let mut source = Vec::new();
+    let mut taken: u16 = 0;
+    loop {
+        let b = key(vm)?;
+        if b == CTRL_D {
+            out(vm, EOT)?;
+            return Ok(String::from_utf8_lossy(&source).into_owned());
+        }
+        source.push(b);
+        taken += 1;
+        if taken == RAW_PASTE_WINDOW {
+            taken = 0;
+            out(vm, b"\x01")?;
+        }
     }
 }
 

@@ -1,0 +1,367 @@
+//! The UART on the wire, tested with the host tools people use: mpremote over the pty (both REPL
+//! profiles), pyserial over `socket://`, and a telnet client (Python's telnetlib) against
+//! Pycom's login. Needs Python 3 and PyPI through `scripts/python-venv` (as tests/esptool.rs).
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// The venv with mpremote and pyserial, set up once per test process.
+fn venv() -> PathBuf {
+    static VENV: OnceLock<PathBuf> = OnceLock::new();
+    VENV.get_or_init(|| {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/python-venv");
+        let out = Command::new("bash")
+            .arg(&script)
+            .output()
+            .expect("run scripts/python-venv");
+        assert!(
+            out.status.success(),
+            "scripts/python-venv failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        PathBuf::from(
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .last()
+                .unwrap_or_default()
+                .trim(),
+        )
+    })
+    .clone()
+}
+
+/// A `pycom-sim run` process serving transports, with what it printed so far.
+struct Sim {
+    child: Child,
+    stdout: Arc<Mutex<String>>,
+    stderr: Arc<Mutex<String>>,
+    pty: Option<String>,
+}
+
+impl Sim {
+    fn start(args: &[&str]) -> Sim {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_pycom-sim"))
+            .args(["run", "--fresh", "--time", "real"])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start pycom-sim");
+        let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+        let pty = if args.contains(&"--pty") {
+            let mut first = String::new();
+            out.read_line(&mut first).expect("the pty path");
+            Some(first.trim_end().to_string())
+        } else {
+            None
+        };
+        let stdout = Arc::new(Mutex::new(String::new()));
+        let stderr = Arc::new(Mutex::new(String::new()));
+        collect(out, stdout.clone());
+        collect(child.stderr.take().expect("stderr"), stderr.clone());
+        let sim = Sim {
+            child,
+            stdout,
+            stderr,
+            pty,
+        };
+        // The device is ready once its prompt went out of UART0 (the terminal's copy).
+        sim.wait_stdout(">>> ");
+        sim
+    }
+
+    fn wait_stdout(&self, want: &str) {
+        wait_for(&self.stdout, want, || self.stderr.lock().unwrap().clone());
+    }
+
+    /// The port of the listener the run announced on stderr as `what on ADDR`.
+    fn port(&self, what: &str) -> u16 {
+        let pattern = format!("{what} on 127.0.0.1:");
+        wait_for(&self.stderr, &pattern, String::new);
+        let text = self.stderr.lock().unwrap().clone();
+        let rest = &text[text.find(&pattern).unwrap() + pattern.len()..];
+        rest.lines().next().unwrap().trim().parse().expect("a port")
+    }
+
+    fn uart(&self) -> String {
+        self.stdout.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn collect(mut from: impl Read + Send + 'static, into: Arc<Mutex<String>>) {
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = from.read(&mut buf) {
+            if n == 0 {
+                return;
+            }
+            into.lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+}
+
+/// Waits (up to 30 s of wall time: a real-time device and real tools) until `text` holds `want`.
+fn wait_for(text: &Mutex<String>, want: &str, context: impl Fn() -> String) {
+    let start = Instant::now();
+    while !text.lock().unwrap().contains(want) {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "never saw {want:?}; got:\n{}\n{}",
+            text.lock().unwrap(),
+            context()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// `mpremote connect PORT ARGS…`; returns its stdout (the device's CR LF as LF), asserting it
+/// succeeded.
+fn mpremote(port: &str, args: &[&str]) -> String {
+    let out = Command::new(venv().join("bin/mpremote"))
+        .args(["connect", port])
+        .args(args)
+        .output()
+        .expect("run mpremote");
+    let stdout = String::from_utf8_lossy(&out.stdout).replace("\r\n", "\n");
+    assert!(
+        out.status.success(),
+        "mpremote {args:?} failed ({}):\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// Runs a Python snippet with the venv's interpreter; returns its stdout.
+fn python(code: &str) -> String {
+    let out = Command::new(venv().join("bin/python"))
+        .args(["-c", code])
+        .output()
+        .expect("run python");
+    assert!(
+        out.status.success(),
+        "python failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[test]
+fn mpremote_over_the_pty_runs_code_and_manages_files() {
+    let sim = Sim::start(&["--pty"]);
+    let pty = sim.pty.clone().expect("pty path");
+    assert!(pty.starts_with("/dev/pts/"), "{pty}");
+    assert_eq!(mpremote(&pty, &["exec", "print(6*7)"]), "42\n");
+    assert_eq!(mpremote(&pty, &["eval", "1+1"]), "2\n");
+
+    let dir = tempfile::tempdir().unwrap();
+    let local = dir.path().join("data.bin");
+    let data: Vec<u8> = (0..3000u32).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(&local, &data).unwrap();
+    mpremote(&pty, &["fs", "cp", local.to_str().unwrap(), ":data.bin"]);
+    let listing = mpremote(&pty, &["fs", "ls"]);
+    assert!(listing.contains("        3000 data.bin"), "{listing}");
+    let back = dir.path().join("back.bin");
+    mpremote(&pty, &["fs", "cp", ":data.bin", back.to_str().unwrap()]);
+    assert_eq!(std::fs::read(&back).unwrap(), data);
+    let sums = mpremote(&pty, &["fs", "sha256sum", ":data.bin"]);
+    assert!(sums.contains(&sha256_hex(&data)), "{sums}");
+    mpremote(&pty, &["fs", "mkdir", ":logs"]);
+    mpremote(&pty, &["fs", "rm", ":data.bin"]);
+    let listing = mpremote(&pty, &["fs", "ls"]);
+    assert!(listing.contains("logs/"), "{listing}");
+    assert!(!listing.contains("data.bin"), "{listing}");
+
+    let script = dir.path().join("script.py");
+    std::fs::write(&script, "import os\nprint('cwd', os.getcwd())\n").unwrap();
+    assert_eq!(
+        mpremote(&pty, &["run", script.to_str().unwrap()]),
+        "cwd /flash\n"
+    );
+    // The firmware's own soft-reboot text on UART0.
+    mpremote(&pty, &["soft-reset"]);
+    sim.wait_stdout("PYB: soft reboot");
+    // `reset` is machine.reset(): the ROM and bootloader run again; the pty stays.
+    mpremote(&pty, &["reset"]);
+    sim.wait_stdout("rst:0x7 (TG0WDT_SYS_RESET)");
+    assert_eq!(mpremote(&pty, &["eval", "2+3"]), "5\n");
+    // A client that vanished left nothing behind: the terminal's copy shows the prompt again.
+    assert!(sim.uart().ends_with(">>> "), "{}", sim.uart());
+}
+
+#[test]
+fn a_pty_link_names_the_pty_and_goes_with_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let link = dir.path().join("lopy4");
+    {
+        let sim = Sim::start(&["--pty", "--pty-link", link.to_str().unwrap()]);
+        let target = std::fs::read_link(&link).expect("the link");
+        assert_eq!(target, PathBuf::from(sim.pty.clone().unwrap()));
+        assert_eq!(
+            mpremote(link.to_str().unwrap(), &["eval", "'via link'"]),
+            "via link\n"
+        );
+        let mut sim = sim;
+        // Ctrl-C (SIGINT) ends the run as a user's Ctrl-C does.
+        let _ = Command::new("kill")
+            .args(["-INT", &sim.child.id().to_string()])
+            .status();
+        let _ = sim.child.wait();
+    }
+    assert!(
+        std::fs::symlink_metadata(&link).is_err(),
+        "the link outlived the run"
+    );
+}
+
+#[test]
+fn the_micropython_profile_answers_raw_paste_and_says_mpy() {
+    let sim = Sim::start(&["--pty", "--repl-profile", "micropython"]);
+    let pty = sim.pty.clone().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let local = dir.path().join("big.bin");
+    let data: Vec<u8> = (0..65536u32).map(|i| (i * 31 % 256) as u8).collect();
+    std::fs::write(&local, &data).unwrap();
+    mpremote(&pty, &["fs", "cp", local.to_str().unwrap(), ":big.bin"]);
+    let back = dir.path().join("back.bin");
+    mpremote(&pty, &["fs", "cp", ":big.bin", back.to_str().unwrap()]);
+    assert_eq!(std::fs::read(&back).unwrap(), data);
+    mpremote(&pty, &["soft-reset"]);
+    sim.wait_stdout("MPY: soft reboot");
+    assert!(
+        sim.uart()
+            .contains("MicroPython v1.11-ffb0e1c on 2021-01-12; LoPy4 with ESP32"),
+        "{}",
+        sim.uart()
+    );
+    // The raw-paste exchange byte by byte, as mpremote's transport does it.
+    let transcript = python(&format!(
+        r#"
+import serial, time
+s = serial.Serial({pty:?}, timeout=5)
+s.write(b"\r\x03\r\x01")
+time.sleep(0.3); s.reset_input_buffer()
+s.write(b"\x05A\x01")
+head = s.read(5)
+s.write(b"print(40+2)\x04")
+ack = s.read(1)
+rest = s.read_until(b"\x04>")
+print(repr(head), repr(ack), repr(rest))
+s.write(b"\r\x02")
+"#
+    ));
+    assert_eq!(
+        transcript.trim(),
+        r"b'R\x01\x80\x00\x01' b'\x04' b'42\r\n\x04\x04>'"
+    );
+}
+
+#[test]
+fn pyserial_reaches_the_repl_over_raw_tcp() {
+    let sim = Sim::start(&["--tcp", "0"]);
+    let port = sim.port("raw TCP");
+    let out = python(&format!(
+        r#"
+import serial
+s = serial.serial_for_url("socket://127.0.0.1:{port}", timeout=10)
+s.write(b"print(7*6)\r")
+print(s.read_until(b"42\r\n>>> ").decode().replace("\r", ""))
+"#
+    ));
+    assert!(out.contains("print(7*6)\n42\n>>> "), "{out}");
+}
+
+#[test]
+fn telnet_logs_in_as_the_module_does_and_refuses_a_wrong_password() {
+    let sim = Sim::start(&["--telnet", "0", "--user", "teacher", "--password", "s3cret"]);
+    let port = sim.port("telnet");
+    let out = python(&format!(
+        r#"
+import telnetlib, warnings
+warnings.simplefilter("ignore")
+t = telnetlib.Telnet("127.0.0.1", {port}, timeout=10)
+print(t.read_until(b"Login as: ").decode(errors="replace"))
+t.write(b"teacher\r\n")
+t.read_until(b"Password: ")
+t.write(b"s3cret\r\n")
+print(t.read_until(b"for more information.\r\n").decode(errors="replace"))
+t.read_until(b">>> ")
+t.write(b"print(5*5)\r\n")
+print(t.read_until(b"25\r\n").decode(errors="replace"))
+"#
+    ));
+    assert!(
+        out.contains("MicroPython v1.11-ffb0e1c on 2021-01-12; LoPy4 with ESP32\r\n"),
+        "{out}"
+    );
+    assert!(out.contains("Login succeeded!\r\nType \"help()\""), "{out}");
+    assert!(out.contains("print(5*5)\r\n25\r\n"), "{out}");
+    // The REPL is shared with UART0: the terminal saw the line too.
+    sim.wait_stdout("print(5*5)\r\n25\r\n");
+
+    let out = python(&format!(
+        r#"
+import telnetlib, warnings
+warnings.simplefilter("ignore")
+t = telnetlib.Telnet("127.0.0.1", {port}, timeout=10)
+for attempt in range(3):
+    t.read_until(b"Login as: ")
+    t.write(b"teacher\r\n")
+    t.read_until(b"Password: ")
+    t.write(b"print('leak')\r\n")
+    print(t.read_until(b"try again.\r\n").decode(errors="replace").strip())
+try:
+    rest = t.read_all()
+except EOFError:
+    rest = b""
+print("closed", rest)
+"#
+    ));
+    assert_eq!(
+        out.matches("Invalid credentials, try again.").count(),
+        3,
+        "{out}"
+    );
+    assert!(out.contains("closed b''"), "{out}");
+    // A wrong password never reaches the REPL.
+    assert!(!sim.uart().contains("leak"), "{}", sim.uart());
+}
+
+#[test]
+fn a_port_in_use_is_a_clear_error() {
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = holder.local_addr().unwrap().port();
+    let out = Command::new(env!("CARGO_BIN_EXE_pycom-sim"))
+        .args(["run", "--fresh", "--tcp", &port.to_string()])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("--tcp 127.0.0.1:{port}: the port is in use")),
+        "{err}"
+    );
+}
