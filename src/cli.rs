@@ -28,7 +28,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Boot a virtual board and join its UART0 to this terminal.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// List the boards pycom-sim knows.
     Boards,
     /// Build or inspect firmware images.
@@ -123,6 +123,14 @@ pub struct RunArgs {
     /// on 127.0.0.1.
     #[arg(long, value_name = "[ADDR:]PORT", value_parser = crate::transport::parse_listen)]
     pub telnet: Option<std::net::SocketAddr>,
+    /// Offer UART0 over RFC 2217 (`rfc2217://` in pyserial, esptool, mpremote); a bare port
+    /// listens on 127.0.0.1.
+    #[arg(long, value_name = "[ADDR:]PORT", value_parser = crate::transport::parse_listen)]
+    pub rfc2217: Option<std::net::SocketAddr>,
+    /// Let RFC 2217's DTR and RTS drive EN and GPIO0 (G23) through a devkit's auto-reset
+    /// circuit, so a tool's reset sequence resets the board (and can enter download mode).
+    #[arg(long, requires = "rfc2217")]
+    pub auto_reset: bool,
     /// The telnet user name (default micro, as on the module).
     #[arg(long, value_name = "NAME", requires = "telnet")]
     pub user: Option<String>,
@@ -151,6 +159,8 @@ impl RunArgs {
             pty_link: self.pty_link.clone(),
             tcp: self.tcp,
             telnet: self.telnet,
+            rfc2217: self.rfc2217,
+            auto_reset: self.auto_reset,
             login,
             // The telnet welcome has no "Pycom" and no release number (§16.2).
             telnet_banner: format!(
@@ -201,7 +211,7 @@ pub fn default_flash_path(board_id: &str) -> Result<PathBuf, String> {
 /// Runs the CLI; returns the process exit code.
 pub fn main_with(cli: Cli) -> Result<(), String> {
     match cli.command {
-        Some(Command::Run(args)) => run(args),
+        Some(Command::Run(args)) => run(*args),
         None => run(cli.run),
         Some(Command::Boards) => {
             print!("{}", crate::board::list_text());

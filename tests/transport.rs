@@ -365,3 +365,54 @@ fn a_port_in_use_is_a_clear_error() {
         "{err}"
     );
 }
+
+#[test]
+fn rfc2217_carries_the_repl_and_its_dtr_rts_reset_the_board_as_a_devkit_s_do() {
+    let sim = Sim::start(&["--rfc2217", "0", "--auto-reset"]);
+    let port = sim.port("RFC 2217");
+    let out = python(&format!(
+        r#"
+import serial, time
+s = serial.serial_for_url("rfc2217://127.0.0.1:{port}", baudrate=115200, timeout=10)
+s.reset_input_buffer()
+s.write(b"print(6*7)\r")
+print(s.read_until(b"42\r\n>>> ")[-6:])
+s.baudrate = 921600   # accepted, as a serial server does
+# esptool's classic reset into the ROM loader: EN low, then out of reset with GPIO0 low.
+s.dtr = False; s.rts = True; time.sleep(0.1); s.dtr = True; s.rts = False; time.sleep(0.05); s.dtr = False
+print(s.read_until(b"waiting for download\r\n")[-60:])
+# A plain reset pulse on RTS: a normal boot to the prompt.
+s.rts = True; time.sleep(0.1); s.rts = False
+print(s.read_until(b">>> ")[-8:])
+"#
+    ));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], r"b'\r\n>>> '", "{out}");
+    assert!(lines[1].ends_with(r"waiting for download\r\n'"), "{out}");
+    assert_eq!(lines[2], r"b'n.\r\n>>> '", "{out}");
+    let uart = sim.uart();
+    assert!(
+        uart.contains(
+            "boot:0x3 (DOWNLOAD_BOOT(UART0/UART1/SDIO_REI_REO_V2))\r\nwaiting for download"
+        ),
+        "{uart}"
+    );
+    assert_eq!(uart.matches("rst:0x1 (POWERON_RESET)").count(), 3, "{uart}");
+}
+
+#[test]
+fn without_auto_reset_the_modem_lines_touch_nothing() {
+    let sim = Sim::start(&["--rfc2217", "0"]);
+    let port = sim.port("RFC 2217");
+    let out = python(&format!(
+        r#"
+import serial, time
+s = serial.serial_for_url("rfc2217://127.0.0.1:{port}", timeout=10)
+s.dtr = False; s.rts = True; time.sleep(0.2); s.rts = False; time.sleep(0.3)
+s.write(b"print('same boot')\r")
+print(s.read_until(b"same boot\r\n>>> ")[-15:])
+"#
+    ));
+    assert!(out.contains(r"same boot\r\n>>> "), "{out}");
+    assert_eq!(sim.uart().matches("rst:").count(), 1, "{}", sim.uart());
+}

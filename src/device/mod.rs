@@ -364,6 +364,14 @@ impl Remote {
             .send(Command::Now(Action::Uart(bytes.to_vec())));
     }
 
+    /// Several actions the device applies as one step (see [`DeviceHandle::batch`]): a
+    /// transport's reset line and strap pin changing together.
+    pub fn act(&self, actions: Vec<Action>) {
+        let _ = self.commands.send(Command::Batch(
+            actions.into_iter().map(Command::Now).collect(),
+        ));
+    }
+
     /// Bytes typed ahead (see [`DeviceHandle::type_uart`]).
     pub fn type_uart(&self, bytes: &[u8]) {
         let _ = self

@@ -6,6 +6,7 @@
 
 mod network;
 mod pty;
+pub mod rfc2217;
 pub mod telnet;
 
 use std::net::SocketAddr;
@@ -24,6 +25,10 @@ pub struct TransportConfig {
     pub tcp: Option<SocketAddr>,
     /// Pycom's telnet server, with its login.
     pub telnet: Option<SocketAddr>,
+    /// RFC 2217 (`rfc2217://`).
+    pub rfc2217: Option<SocketAddr>,
+    /// DTR/RTS on RFC 2217 drive EN and GPIO0 as a devkit's auto-reset circuit does.
+    pub auto_reset: bool,
     /// The telnet login (`micro`/`python` by default, as on the module).
     pub login: telnet::Login,
     /// The first line the telnet server sends: `MicroPython <tag> on <date>; <Board> with ESP32`.
@@ -33,7 +38,7 @@ pub struct TransportConfig {
 impl TransportConfig {
     /// Whether any transport is asked for (then a run does not end when its stdin does).
     pub fn any(&self) -> bool {
-        self.pty || self.tcp.is_some() || self.telnet.is_some()
+        self.pty || self.tcp.is_some() || self.telnet.is_some() || self.rfc2217.is_some()
     }
 }
 
@@ -73,7 +78,7 @@ pub fn start(handle: &DeviceHandle, config: &TransportConfig) -> Result<Transpor
     } else {
         None
     };
-    let network = if config.tcp.is_some() || config.telnet.is_some() {
+    let network = if config.tcp.is_some() || config.telnet.is_some() || config.rfc2217.is_some() {
         let servers = network::Servers::start(handle, config)?;
         announcements.extend(
             servers

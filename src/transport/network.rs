@@ -41,6 +41,7 @@ impl Servers {
         for (what, flag, addr) in [
             ("raw TCP", "--tcp", config.tcp),
             ("telnet", "--telnet", config.telnet),
+            ("RFC 2217", "--rfc2217", config.rfc2217),
         ] {
             if let Some(addr) = addr {
                 let listener = std::net::TcpListener::bind(addr).map_err(|e| {
@@ -86,6 +87,11 @@ impl Servers {
         let login = config.login.clone();
         let banner = config.telnet_banner.clone();
         let stopping = stop.clone();
+        // The strap pin the auto-reset circuit pulls low (GPIO0: P2, G23).
+        let strap = config
+            .auto_reset
+            .then(|| handle.pin("GPIO0").ok())
+            .flatten();
         std::thread::Builder::new()
             .name("net".into())
             .spawn(move || {
@@ -95,7 +101,9 @@ impl Servers {
                 else {
                     return;
                 };
-                runtime.block_on(serve(listeners, remote, out_tx, login, banner, stopping));
+                runtime.block_on(serve(
+                    listeners, remote, out_tx, login, banner, strap, stopping,
+                ));
             })
             .map_err(|e| format!("cannot start the network thread: {e}"))?;
         Ok(Servers { listening, stop })
@@ -119,6 +127,7 @@ async fn serve(
     out: broadcast::Sender<Output>,
     login: Login,
     banner: String,
+    strap: Option<u8>,
     stop: Arc<AtomicBool>,
 ) {
     let telnet_busy = Arc::new(AtomicBool::new(false));
@@ -154,6 +163,8 @@ async fn serve(
                         telnet_session(stream, remote, rx, &login, &banner).await;
                         busy.store(false, Ordering::SeqCst);
                     });
+                } else if what == "RFC 2217" {
+                    tokio::spawn(rfc2217_session(stream, remote, rx, strap));
                 } else {
                     tokio::spawn(raw_session(stream, remote, rx));
                 }
@@ -183,6 +194,104 @@ async fn raw_session(stream: TcpStream, remote: Remote, mut rx: broadcast::Recei
                 }
                 Ok(Output::ChipReset) => {}
                 // A client too slow to keep up loses output, as on an overrun serial line.
+                Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
+        }
+    }
+}
+
+/// How long a chip let out of reset with GPIO0 high waits for GPIO0 to follow (the devkit's RC
+/// delay on EN, stretched): pyserial's RFC 2217 client waits for each line change's answer, so
+/// esptool's "DTR on, then RTS off" reaches us tens of milliseconds apart, where on a board the
+/// capacitor on EN covers the microseconds between them. Out of reset with GPIO0 low, the chip
+/// starts at once (download mode).
+const EN_RISE: Duration = Duration::from_millis(150);
+
+/// RFC 2217: telnet framing with the COM-PORT option; settings echoed; DTR/RTS through the
+/// auto-reset circuit when `strap` (GPIO0) is given.
+async fn rfc2217_session(
+    stream: TcpStream,
+    remote: Remote,
+    mut rx: broadcast::Receiver<Output>,
+    strap: Option<u8>,
+) {
+    use super::rfc2217::{self, AutoReset, Incoming, Parser};
+    use crate::device::Action;
+    use crate::gpio::Drive;
+    let (mut reader, mut writer) = stream.into_split();
+    let mut parser = Parser::default();
+    let mut lines = AutoReset::default();
+    let mut io0_driven = false;
+    // When EN was let go and the reset is still to come.
+    let mut releasing: Option<tokio::time::Instant> = None;
+    let mut buf = [0u8; 4096];
+    loop {
+        let rise = async {
+            match releasing {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            read = reader.read(&mut buf) => {
+                let n = match read {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => n,
+                };
+                let mut replies = Vec::new();
+                for item in parser.feed(buf.get(..n).unwrap_or_default()) {
+                    match item {
+                        Incoming::Data(bytes) => remote.write_uart(&bytes),
+                        Incoming::Negotiate { command, option } => {
+                            if let Some(a) = rfc2217::answer_negotiation(command, option) {
+                                replies.extend_from_slice(&a);
+                            }
+                        }
+                        Incoming::Sub(body) => {
+                            if let Some(a) = rfc2217::answer_sub(&body) {
+                                replies.extend(a);
+                            }
+                            if let (Some(gpio), Some((line, on))) = (strap, rfc2217::modem_line(&body)) {
+                                let was_in_reset = lines.en_low();
+                                lines.set(line, on);
+                                if lines.en_low() {
+                                    releasing = None;
+                                } else if (was_in_reset || releasing.is_some()) && lines.io0_low() {
+                                    // Out of reset with GPIO0 low: download mode, now.
+                                    releasing = Some(tokio::time::Instant::now());
+                                } else if was_in_reset {
+                                    releasing = Some(tokio::time::Instant::now() + EN_RISE);
+                                } else if releasing.is_none() && lines.io0_low() != io0_driven {
+                                    // GPIO0 alone moved, with the chip running.
+                                    io0_driven = lines.io0_low();
+                                    let drive = if io0_driven { Drive::Low } else { Drive::Floating };
+                                    remote.act(vec![Action::Drive { gpio, drive }]);
+                                }
+                            }
+                        }
+                    }
+                }
+                if !replies.is_empty() && writer.write_all(&replies).await.is_err() {
+                    return;
+                }
+            }
+            () = rise => {
+                releasing = None;
+                if let Some(gpio) = strap {
+                    io0_driven = lines.io0_low();
+                    let drive = if io0_driven { Drive::Low } else { Drive::Floating };
+                    // The strap as it stands when EN crosses the threshold, then the reset.
+                    remote.act(vec![Action::Drive { gpio, drive }, Action::ResetButton]);
+                }
+            }
+            out = rx.recv() => match out {
+                Ok(Output::Uart(bytes)) => {
+                    if writer.write_all(&rfc2217::escape(&bytes)).await.is_err() {
+                        return;
+                    }
+                }
+                Ok(Output::ChipReset) => {}
                 Err(broadcast::error::RecvError::Lagged(_)) => {}
                 Err(broadcast::error::RecvError::Closed) => return,
             },
