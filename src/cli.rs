@@ -34,6 +34,10 @@ pub enum Command {
     /// Build or inspect firmware images.
     #[command(subcommand)]
     Image(ImageCommand),
+    /// Run TOML scenarios (pin holds, UART waits, expectations) in virtual time, like tests.
+    Scenario(crate::scenario::ScenarioArgs),
+    /// Work on the /flash files of a stopped flash file: ls, put, get, rm, mkdir.
+    Fs(crate::fs_cli::FsArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -213,6 +217,16 @@ pub fn main_with(cli: Cli) -> Result<(), String> {
     match cli.command {
         Some(Command::Run(args)) => run(*args),
         None => run(cli.run),
+        Some(Command::Scenario(args)) => {
+            let code = crate::scenario::command(&args)?;
+            if code != 0 {
+                // 1 failed, 2 bad file, 42 timeout: CI tells them apart by the status alone.
+                let _ = std::io::stdout().flush();
+                std::process::exit(code);
+            }
+            Ok(())
+        }
+        Some(Command::Fs(args)) => crate::fs_cli::command(&args),
         Some(Command::Boards) => {
             print!("{}", crate::board::list_text());
             Ok(())

@@ -35,6 +35,10 @@ pub struct Clock {
     /// Code is computing: in virtual time the clock then follows the wall clock too, so a busy
     /// loop still sees time pass and its timers fire; only waits are jumped over.
     computing: bool,
+    /// Computation takes no device time (scenarios): only waits move the clock, so the same
+    /// scenario gives the same device times however loaded the host is. A busy loop polling
+    /// `ticks_ms` then never sees time pass; scripted runs use sleeps and waits instead.
+    free_compute: bool,
 }
 
 impl Clock {
@@ -44,7 +48,15 @@ impl Clock {
             now: 0,
             anchor: Instant::now(),
             computing: false,
+            free_compute: false,
         }
+    }
+
+    /// Makes computation take no device time (see [`Clock`]'s `free_compute`).
+    pub fn set_free_compute(&mut self, free: bool) {
+        self.now();
+        self.anchor = Instant::now();
+        self.free_compute = free;
     }
 
     /// Whether code is computing (see [`Clock`]'s `computing`).
@@ -65,7 +77,7 @@ impl Clock {
 
     /// Current device time. In real mode this follows the wall clock between waits.
     pub fn now(&mut self) -> Micros {
-        if self.mode == TimeMode::Real || self.computing {
+        if self.mode == TimeMode::Real || (self.computing && !self.free_compute) {
             let wall = Instant::now();
             let elapsed = wall.saturating_duration_since(self.anchor).as_micros();
             self.now = self

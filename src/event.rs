@@ -60,6 +60,9 @@ pub enum EventKind {
     Idle,
     /// The run reached its `--for` limit or was shut down.
     Stopped,
+    /// A scenario's stop condition held (`deadline` false) or its deadline came (`deadline`
+    /// true): the device stands still, time included, until the scenario goes on.
+    Paused { deadline: bool },
     /// Something went wrong that a real module would show as a hang or red LED.
     Fault { message: String },
 }

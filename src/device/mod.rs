@@ -18,7 +18,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 pub use crash::panic_message;
-pub use hw::{Action, ReplProfile};
+pub use hw::{Action, ReplProfile, StopWhen, Watch};
 use hw::{Command, Hw, Subscribers};
 
 use crate::board::Board;
@@ -249,6 +249,19 @@ impl DeviceHandle {
         }
     }
 
+    /// Makes computation take no device time from now on, so scripted runs give the same
+    /// device times every run (see [`crate::clock::Clock`]'s `free_compute`).
+    pub fn free_compute(&self) {
+        self.send(Command::FreeCompute);
+    }
+
+    /// Arms a stop condition: the device runs until it holds, then stops with
+    /// [`EventKind::Paused`] and waits, time standing still, for the next `watch` (see
+    /// [`Watch`]). How scenarios act at exact device times.
+    pub fn watch(&self, watch: Watch) {
+        self.send(Command::Watch(watch));
+    }
+
     /// Tells the device the host side of UART0 has no more input (stdin ended).
     pub fn close_input(&self) {
         self.send(Command::CloseInput);
@@ -318,6 +331,38 @@ impl Batch<'_> {
     pub fn write_uart(&mut self, bytes: &[u8]) -> &mut Self {
         self.commands
             .push(Command::Now(Action::Uart(bytes.to_vec())));
+        self
+    }
+
+    /// Powers the device on, with the others.
+    pub fn power_on(&mut self) -> &mut Self {
+        self.commands.push(Command::PowerOn);
+        self
+    }
+
+    /// Removes power and applies it again, with the others.
+    pub fn power_cycle(&mut self) -> &mut Self {
+        self.commands.push(Command::Now(Action::PowerCycle));
+        self
+    }
+
+    /// Drives a pin by GPIO number (already resolved), with the others.
+    pub fn drive_gpio(&mut self, gpio: u8, drive: Drive) -> &mut Self {
+        self.commands
+            .push(Command::Now(Action::Drive { gpio, drive }));
+        self
+    }
+
+    /// Makes computation take no device time (see [`DeviceHandle::free_compute`]).
+    pub fn free_compute(&mut self) -> &mut Self {
+        self.commands.push(Command::FreeCompute);
+        self
+    }
+
+    /// Arms a stop condition (see [`DeviceHandle::watch`]); put it last, since the device goes
+    /// on as soon as it has it.
+    pub fn watch(&mut self, watch: Watch) -> &mut Self {
+        self.commands.push(Command::Watch(watch));
         self
     }
 

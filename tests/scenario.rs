@@ -1,0 +1,433 @@
+//! `pycom-sim scenario`: the page's scenarios in tests/scenarios pass, the same report comes out
+//! every run (device times included), bad files say file:line:column, exit codes follow the
+//! convention, the JUnit file parses, `--partition` shares are stable and cover every file,
+//! and `pycom-sim fs` works on a stopped flash file.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use pycom_sim::scenario::{self, FileResult, Outcome, Partition, RunLimits, report};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_pycom-sim"))
+}
+
+fn suite_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scenarios")
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).expect("write scenario");
+    p
+}
+
+fn run_one(path: &Path) -> FileResult {
+    scenario::run_files(&[path.to_path_buf()], 1, RunLimits::default())
+        .pop()
+        .expect("one result")
+}
+
+fn ran(r: &FileResult) -> &scenario::ScenarioResult {
+    match r {
+        FileResult::Ran(s) => s,
+        FileResult::Bad(e) => panic!("bad scenario: {e}"),
+    }
+}
+
+/// Every file in tests/scenarios passes, and each says which sentence of the page it proves.
+#[test]
+fn the_page_row_by_row() {
+    let files = scenario::collect(&[suite_dir()]).expect("suite");
+    assert!(files.len() >= 12, "{files:?}");
+    for f in &files {
+        let text = std::fs::read_to_string(f).expect("read");
+        assert!(
+            text.starts_with("# Proves"),
+            "{} says what it proves",
+            f.display()
+        );
+    }
+    let results = scenario::run_files(&files, 2, RunLimits::default());
+    let summary = report::human(&results, false);
+    assert_eq!(report::exit_code(&results), 0, "{summary}");
+    // Device times the page fixes: the safe-boot windows, to the millisecond.
+    let by_name = |stem: &str| {
+        results
+            .iter()
+            .map(ran)
+            .find(|s| s.path.file_stem().is_some_and(|n| n == stem))
+            .unwrap_or_else(|| panic!("{stem} in the suite"))
+    };
+    let factory = by_name("safe_boot_factory");
+    assert_eq!(factory.steps[0].device_us, 7_600_000, "{summary}");
+    let window1 = by_name("safe_boot_window1");
+    assert_eq!(window1.steps[0].device_us, 100_000, "LED orange at 100 ms");
+}
+
+/// The same scenario, 50 runs, gives the identical report, device times included, with other
+/// scenarios loading the host at the same time.
+#[test]
+fn the_same_scenario_gives_the_same_report_every_run() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write(
+        dir.path(),
+        "busy.toml",
+        r##"
+name = "typed input, timers and pins at exact device times"
+
+[files]
+"/flash/main.py" = """
+from machine import Timer
+import time
+def tick(a):
+    print('tick', time.ticks_ms())
+Timer.Alarm(tick, ms=700, periodic=True)
+x = sum(range(20000))
+print('computed', x, time.ticks_ms())
+"""
+
+[[step]]
+wait_uart = "computed"
+[[step]]
+wait_uart_regex = 'tick \d+\r\n'
+[[step]]
+delay = "1234ms"
+[[step]]
+wait_uart_regex = 'tick \d+\r\n'
+[[step]]
+write_line = "print(time.ticks_ms())"
+[[step]]
+wait_uart = ">>> "
+[[step]]
+hold_high = "P10"
+for = "333ms"
+[[step]]
+wait_pin = { pin = "P10", level = 0 }
+timeout = "1s"
+[[step]]
+eval = "print([x for x in range(5)])"
+expect = "[0, 1, 2, 3, 4]"
+[[step]]
+delay = "5s"
+[[step]]
+expect_led = "off"
+"##,
+    );
+    let first = run_one(&path);
+    let first_text = report::human(std::slice::from_ref(&first), false);
+    assert_eq!(ran(&first).outcome, Outcome::Pass, "{first_text}");
+    assert!(
+        first_text.contains(" 1934.000 ms  line 19  delay"),
+        "{first_text}"
+    );
+    // Load the host while the runs go: the reports must not notice.
+    let load = std::thread::spawn(|| {
+        let files = scenario::collect(&[suite_dir()]).expect("suite");
+        scenario::run_files(&files, 1, RunLimits::default())
+    });
+    for run in 1..50 {
+        let again = report::human(&[run_one(&path)], false);
+        assert_eq!(again, first_text, "run {run}");
+    }
+    load.join().expect("load thread");
+}
+
+#[test]
+fn bad_files_say_where_and_what_was_expected() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "[[step]]\nhold_hihg = \"P12\"\n",
+            ":2:1:",
+            "unknown field `hold_hihg`, expected one of",
+        ),
+        (
+            "[[step]]\nhold_high = \"P12\"\nwait_uart = \">>> \"\n",
+            ":3:13:",
+            "this step has two actions, `hold_high` and `wait_uart`",
+        ),
+        (
+            "[[step]]\nwait_uart = \">>> \"\n\n[[step]]\nhold_high = \"P99\"\n",
+            ":5:13:",
+            "no pin named 'P99' on the LoPy4",
+        ),
+        ("[[step]]\ndelay = \"5\"\n", ":2:9:", "'5' has no unit"),
+        (
+            "[[step]]\nexpect_led = \"orange\"\n",
+            ":2:14:",
+            "not a colour; write #rrggbb",
+        ),
+        (
+            "[[step]]\nwait_uart = \">>> \"\ntimeout = 3\n",
+            ":3:11:",
+            "invalid type: integer `3`, expected a string",
+        ),
+        (
+            "[[step]]\nname = \"nothing\"\n",
+            ":1:1:",
+            "this step has no action",
+        ),
+        (
+            "[[step]]\nwait_uart_regex = \"(\"\n",
+            ":2:19:",
+            "not a regex",
+        ),
+        (
+            "board = \"lopy9\"\n[[step]]\nreset = true\n",
+            ":1:9:",
+            "the boards are",
+        ),
+    ];
+    for (i, (text, at, says)) in cases.iter().enumerate() {
+        let path = write(dir.path(), &format!("bad{i}.toml"), text);
+        let e = scenario::load(&path).expect_err(text);
+        let shown = e.to_string();
+        assert!(
+            shown.starts_with(&format!("{}{at}", path.display())),
+            "{text:?} → {shown}"
+        );
+        assert!(shown.contains(says), "{text:?} → {shown}");
+    }
+}
+
+#[test]
+fn exit_codes_pass_fail_bad_timeout() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pass = write(dir.path(), "pass.toml", "[[step]]\nwait_uart = \">>> \"\n");
+    let fail = write(
+        dir.path(),
+        "fail.toml",
+        "[[step]]\nwait_uart = \">>> \"\n[[step]]\neval = \"print(1)\"\nexpect = \"2\"\n",
+    );
+    let bad = write(dir.path(), "bad.toml", "[[step]]\nwait = 1\n");
+    let timeout = write(
+        dir.path(),
+        "timeout.toml",
+        "[[step]]\nwait_uart = \"never printed\"\ntimeout = \"2s\"\n",
+    );
+    let code = |p: &Path| {
+        let out = bin().arg("scenario").arg(p).output().expect("run");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    assert_eq!(code(&pass).0, Some(0));
+    let (status, text) = code(&fail);
+    assert_eq!(status, Some(1), "{text}");
+    assert!(
+        text.contains("\"print(1)\" printed \"1\", expected \"2\""),
+        "{text}"
+    );
+    // On failure: the device's last lines, its LED and pins.
+    assert!(text.contains("last UART lines:"), "{text}");
+    assert!(text.contains("| >>> print(1)"), "{text}");
+    assert!(text.contains("LED #000050"), "{text}");
+    assert_eq!(code(&bad).0, Some(2));
+    let (status, text) = code(&timeout);
+    assert_eq!(status, Some(42), "{text}");
+    assert!(
+        text.contains("waited 2 s of device time for UART text \"never printed\""),
+        "{text}"
+    );
+    // Several files: a bad one wins, then a failure, then a timeout.
+    let out = bin()
+        .args(["scenario", "--jobs", "2"])
+        .args([&pass, &timeout, &fail])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+}
+
+/// The JUnit file is what CI test reporters read: Python's own XML parser must accept it and
+/// find the suites, cases, failures and timings in it.
+#[test]
+fn junit_report_parses_with_an_independent_xml_parser() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pass = write(
+        dir.path(),
+        "pass.toml",
+        "name = \"a & b <ok>\"\n[[step]]\nwait_uart = \">>> \"\n[[step]]\ndelay = \"1.5s\"\n",
+    );
+    let fail = write(
+        dir.path(),
+        "fail.toml",
+        "[[step]]\nwait_uart = \">>> \"\n[[step]]\nexpect_led = \"#2c1200\"\n[[step]]\nreset = true\n",
+    );
+    let bad = write(dir.path(), "bad.toml", "oops = 1\n");
+    let junit = dir.path().join("report.xml");
+    let out = bin()
+        .arg("scenario")
+        .args([&pass, &fail, &bad])
+        .arg("--junit")
+        .arg(&junit)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let script = r#"
+import sys, xml.etree.ElementTree as ET
+root = ET.parse(sys.argv[1]).getroot()
+print(root.tag, root.get('tests'), root.get('failures'), root.get('errors'))
+for s in root.findall('testsuite'):
+    print('suite', s.get('name'), s.get('tests'), s.get('failures'), s.get('skipped'), s.get('time'))
+    for c in s.findall('testcase'):
+        kind = [e.tag for e in c]
+        print(' case', c.get('name'), c.get('time'), ','.join(kind))
+"#;
+    let parsed = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(&junit)
+        .output()
+        .expect("python3");
+    let text = String::from_utf8_lossy(&parsed.stdout);
+    assert!(
+        parsed.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&parsed.stderr),
+        std::fs::read_to_string(&junit).unwrap_or_default()
+    );
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "testsuites 6 1 1", "{text}");
+    assert_eq!(lines[1], "suite a & b <ok> 2 0 0 1.500000", "{text}");
+    assert_eq!(
+        lines[2], " case line 2: wait_uart = \">>> \" 0.000000 ",
+        "{text}"
+    );
+    assert_eq!(
+        lines[3], " case line 4: delay = \"1.5s\" 1.500000 ",
+        "{text}"
+    );
+    assert_eq!(lines[4], "suite fail 3 1 1 0.000000", "{text}");
+    assert_eq!(
+        lines[6], " case line 3: expect_led = \"#2c1200\" 0.000000 failure,system-out",
+        "{text}"
+    );
+    assert_eq!(
+        lines[7], " case line 5: reset = true 0.000000 skipped",
+        "{text}"
+    );
+    assert!(lines[8].starts_with("suite "), "{text}");
+    assert_eq!(lines[9], " case scenario file 0 error", "{text}");
+}
+
+#[test]
+fn json_report_has_every_step_with_its_device_time() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = write(
+        dir.path(),
+        "s.toml",
+        "hold_high = [\"P12\"]\n[[step]]\nwait_stage = \"firmware\"\n",
+    );
+    let out = bin()
+        .args(["scenario", "--json"])
+        .arg(&p)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["exit_code"], 0);
+    assert_eq!(v["scenarios"][0]["outcome"], "pass");
+    assert_eq!(v["scenarios"][0]["steps"][0]["device_us"], 7_600_000);
+}
+
+#[test]
+fn partitions_are_stable_disjoint_and_cover_every_file() {
+    let files: Vec<PathBuf> = (0..200)
+        .map(|i| PathBuf::from(format!("tests/scenarios/s{i:03}.toml")))
+        .collect();
+    let n = 4;
+    let mut seen = vec![0; files.len()];
+    for k in 1..=n {
+        let p: Partition = format!("{k}/{n}").parse().expect("partition");
+        let share: Vec<usize> = (0..files.len()).filter(|&i| p.takes(&files[i])).collect();
+        assert!(
+            share.len() > 25 && share.len() < 75,
+            "share {k}: {}",
+            share.len()
+        );
+        for i in share {
+            seen[i] += 1;
+        }
+    }
+    assert!(
+        seen.iter().all(|&c| c == 1),
+        "each file in exactly one share"
+    );
+    // Stable: the same path lands in the same share on any machine and release.
+    let p: Partition = "1/4".parse().expect("partition");
+    let q: Partition = "1/4".parse().expect("partition");
+    assert!(files.iter().all(|f| p.takes(f) == q.takes(f)));
+    assert!("0/4".parse::<Partition>().is_err());
+    assert!("5/4".parse::<Partition>().is_err());
+    // The CLI takes the same share: partitions of the suite add up to the suite.
+    let mut total = 0;
+    for k in 1..=3 {
+        let out = bin()
+            .args(["scenario", "--json", "--partition", &format!("{k}/3")])
+            .arg(suite_dir())
+            .output()
+            .expect("run");
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        total += v["scenarios"].as_array().map_or(0, Vec::len);
+    }
+    assert_eq!(
+        total,
+        scenario::collect(&[suite_dir()]).expect("suite").len()
+    );
+}
+
+#[test]
+fn fs_commands_work_on_a_stopped_flash_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let flash = dir.path().join("lopy4.flash");
+    // Never creates one.
+    let out = bin()
+        .args(["fs", "ls", "--flash"])
+        .arg(&flash)
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no such flash file"));
+    assert!(!flash.exists());
+    // A flash file made by a run.
+    let made = bin()
+        .args(["run", "--time", "virtual", "--flash"])
+        .arg(&flash)
+        .output()
+        .expect("run");
+    assert!(made.status.success());
+    let fs = |args: &[&str]| {
+        let out = bin()
+            .arg("fs")
+            .args(args)
+            .arg("--flash")
+            .arg(&flash)
+            .output()
+            .expect("run");
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let host = dir.path().join("main.py");
+    std::fs::write(&host, "print('from fs put')\n").expect("write");
+    fs(&["mkdir", "/flash/data"]);
+    fs(&["put", host.to_str().expect("utf-8"), "/flash/main.py"]);
+    let listing = fs(&["ls"]);
+    assert!(listing.contains("       21  main.py\n"), "{listing}");
+    assert!(listing.contains("data/\n"), "{listing}");
+    assert_eq!(fs(&["get", "/flash/main.py"]), "print('from fs put')\n");
+    fs(&["rm", "/flash/data"]);
+    assert!(!fs(&["ls", "/flash"]).contains("data/"));
+    // The device runs what was put there.
+    let out = bin()
+        .args(["run", "--time", "virtual", "--flash"])
+        .arg(&flash)
+        .output()
+        .expect("run");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("from fs put\r\n"));
+}
