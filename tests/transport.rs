@@ -416,3 +416,136 @@ print(s.read_until(b"same boot\r\n>>> ")[-15:])
     assert!(out.contains(r"same boot\r\n>>> "), "{out}");
     assert_eq!(sim.uart().matches("rst:").count(), 1, "{}", sim.uart());
 }
+
+/// Runs a venv tool (`ampy`, `rshell`) and returns its stdout, asserting it succeeded.
+fn tool(name: &str, args: &[&str]) -> String {
+    let out = Command::new(venv().join("bin").join(name))
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("run {name}: {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout).replace("\r\n", "\n");
+    assert!(
+        out.status.success(),
+        "{name} {args:?} failed ({}):\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+#[test]
+fn ampy_and_rshell_list_put_get_and_run_over_the_pty() {
+    let sim = Sim::start(&["--pty"]);
+    let pty = sim.pty.clone().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let local = dir.path().join("tool.py");
+    std::fs::write(&local, "x = 1\n").unwrap();
+    // ampy: the root holds /flash, as on the module.
+    assert_eq!(tool("ampy", &["--port", &pty, "ls"]), "/flash\n");
+    tool(
+        "ampy",
+        &["--port", &pty, "put", local.to_str().unwrap(), "tool.py"],
+    );
+    // ampy prints the file, and a line break of its own.
+    assert_eq!(
+        tool("ampy", &["--port", &pty, "get", "tool.py"]),
+        "x = 1\n\n"
+    );
+    let script = dir.path().join("hello.py");
+    std::fs::write(&script, "print('ampy', 2 * 21)\n").unwrap();
+    assert_eq!(
+        tool("ampy", &["--port", &pty, "run", script.to_str().unwrap()]),
+        "ampy 42\n"
+    );
+    // rshell: `ls`, and a copy onto the board (hex over the serial port, as rshell does with -p).
+    let listing = tool("rshell", &["-p", &pty, "--quiet", "ls", "/flash"]);
+    assert!(
+        listing.contains("tool.py") && listing.contains("boot.py"),
+        "{listing}"
+    );
+    let data: Vec<u8> = b"bin\x00\x03\xff\r\n"
+        .iter()
+        .copied()
+        .cycle()
+        .take(3000)
+        .collect();
+    let bin = dir.path().join("data.bin");
+    std::fs::write(&bin, &data).unwrap();
+    tool(
+        "rshell",
+        &[
+            "-p",
+            &pty,
+            "--quiet",
+            "cp",
+            bin.to_str().unwrap(),
+            "/flash/data.bin",
+        ],
+    );
+    let back = dir.path().join("back.bin");
+    mpremote(&pty, &["fs", "cp", ":data.bin", back.to_str().unwrap()]);
+    assert_eq!(std::fs::read(&back).unwrap(), data);
+}
+
+/// rshell acknowledges each block it receives with 0x06, which is Ctrl-F: the Pycom firmware
+/// resets into safe boot on it at any time (§8.4), so `rshell cp` *from* a module resets it. The
+/// micropython profile has no reset character, and the copy works.
+#[test]
+fn rshell_copies_from_the_board_in_the_micropython_profile_and_resets_a_pycom_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let data: Vec<u8> = (0..2000u32).map(|i| (i % 253) as u8).collect();
+    let bin = dir.path().join("data.bin");
+    std::fs::write(&bin, &data).unwrap();
+    let sim = Sim::start(&["--pty", "--repl-profile", "micropython"]);
+    let pty = sim.pty.clone().unwrap();
+    tool(
+        "rshell",
+        &[
+            "-p",
+            &pty,
+            "--quiet",
+            "cp",
+            bin.to_str().unwrap(),
+            "/flash/data.bin",
+        ],
+    );
+    let back = dir.path().join("back.bin");
+    tool(
+        "rshell",
+        &[
+            "-p",
+            &pty,
+            "--quiet",
+            "cp",
+            "/flash/data.bin",
+            back.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(std::fs::read(&back).unwrap(), data);
+    drop(sim);
+
+    let sim = Sim::start(&["--pty"]);
+    let pty = sim.pty.clone().unwrap();
+    tool(
+        "rshell",
+        &[
+            "-p",
+            &pty,
+            "--quiet",
+            "cp",
+            bin.to_str().unwrap(),
+            "/flash/data.bin",
+        ],
+    );
+    let _ = Command::new(venv().join("bin/rshell"))
+        .args([
+            "-p",
+            &pty,
+            "--quiet",
+            "cp",
+            "/flash/data.bin",
+            back.to_str().unwrap(),
+        ])
+        .output();
+    sim.wait_stdout("rst:0x7 (TG0WDT_SYS_RESET)");
+}

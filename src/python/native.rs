@@ -98,6 +98,29 @@ pub mod dev {
         Ok(String::from_utf8_lossy(&bytes).into_owned())
     }
 
+    /// `sys.stdin.buffer.read(n)`: `n` raw bytes from UART0 (blocks until they arrive), for
+    /// the binary transfers of host tools (rshell).
+    #[pyfunction]
+    fn read_bytes(n: i64, vm: &VirtualMachine) -> PyResult<Vec<u8>> {
+        let want = usize::try_from(n.max(1)).unwrap_or(1);
+        let mut bytes = Vec::with_capacity(want);
+        while bytes.len() < want {
+            bytes.push(uart::read_byte(vm)?);
+        }
+        Ok(bytes)
+    }
+
+    /// `sys.stdout.buffer.write(b)`: raw bytes out of the console, not cooked.
+    #[pyfunction]
+    fn write_bytes(
+        data: rustpython_vm::function::ArgBytesLike,
+        vm: &VirtualMachine,
+    ) -> PyResult<usize> {
+        let bytes = data.borrow_buf().to_vec();
+        uart::write_raw(vm, &bytes)?;
+        Ok(bytes.len())
+    }
+
     /// `compile()` with RustPython's code generator guarded: a fault in it is the `SyntaxError`
     /// of [`crate::python::exec::compiler_fault`], not a crash of the device.
     #[pyfunction]

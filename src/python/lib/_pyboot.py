@@ -19,16 +19,44 @@ class _Uart0:
         pass
 
 
+class _Uart0Bytes:
+    """sys.stdin.buffer / sys.stdout.buffer: UART0 as raw bytes (MICROPY_PY_SYS_STDIO_BUFFER),
+    which host tools such as rshell use for binary file transfers."""
+
+    def read(self, n=-1):
+        return _dev.read_bytes(n)
+
+    def readinto(self, buf, n=-1):
+        n = len(buf) if n is None or n < 0 else min(n, len(buf))
+        if n == 0:
+            return 0
+        data = _dev.read_bytes(n)
+        buf[:len(data)] = data
+        return len(data)
+
+    def write(self, b):
+        return _dev.write_bytes(b)
+
+    def flush(self):
+        pass
+
+
 class _Uart0In:
     """sys.stdin: reads UART0."""
 
+    buffer = _Uart0Bytes()
+
     def read(self, n=-1):
         return _dev.read(n)
+
+    def readinto(self, buf, n=-1):
+        return self.buffer.readinto(buf, n)
 
     def readline(self):
         return _dev.readline('')
 
 
+_Uart0.buffer = _Uart0Bytes()
 sys.stdout = sys.stderr = sys.__stdout__ = sys.__stderr__ = _Uart0()
 sys.stdin = sys.__stdin__ = _Uart0In()
 
