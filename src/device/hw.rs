@@ -55,7 +55,39 @@ pub enum Command {
     /// Several commands the device takes in one step: no device time passes between them, so
     /// a pin held and a line typed "at once" are seen at once however the threads run.
     Batch(Vec<Command>),
+    /// Run until a condition holds, then stop (see [`Watch`]).
+    Watch(Watch),
+    /// Computation takes no device time from now on (see [`crate::clock::Clock`]).
+    FreeCompute,
     Shutdown,
+}
+
+/// A [`Watch`]'s condition: called on the device thread with every event it publishes.
+pub type StopWhen = Box<dyn FnMut(&Event) -> bool + Send>;
+
+/// A scenario's stop condition, checked on the device thread.
+///
+/// The device thread runs ahead of any host thread reading its events, so a host that sees
+/// "`>>> ` printed" and then holds P12 would act at whatever device time the device has reached
+/// by then. Instead the device itself stops at the first event `until` accepts, or when device
+/// time reaches `deadline` (a step's timeout, on the device's own schedule), says
+/// [`EventKind::Paused`] and takes commands without advancing time until the next `Watch`. The
+/// next step's actions then land at exactly the device time the previous condition matched.
+pub struct Watch {
+    /// Stops the device when it returns true for an event just published.
+    pub until: Option<StopWhen>,
+    /// Device time (µs since power-on) to stop at if `until` has not matched; a time already
+    /// past stops at once (a barrier: the commands before it have been applied).
+    pub deadline: Option<Micros>,
+}
+
+impl std::fmt::Debug for Watch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Watch")
+            .field("until", &self.until.as_ref().map(|_| "condition"))
+            .field("deadline", &self.deadline)
+            .finish()
+    }
 }
 
 /// What the device thread must stop doing its current work for.
@@ -79,6 +111,8 @@ pub enum Timed {
         id: u64,
         period: Option<Micros>,
     },
+    /// The armed [`Watch`]'s deadline.
+    Deadline,
 }
 
 /// Work for Python handlers, queued by the hardware (timer and pin "interrupts") and run by the
@@ -171,6 +205,14 @@ pub struct Hw {
     commands: Receiver<Command>,
     subscribers: Subscribers,
     last_was_idle: bool,
+    /// The armed stop condition, if any.
+    watch: Option<Watch>,
+    /// Stopped by a [`Watch`], taking commands until the next one arrives.
+    paused: bool,
+    /// A new `Watch` arrived while paused: go on.
+    resume: bool,
+    /// How many times the device has stopped, so a wait can tell it stopped meanwhile.
+    pauses: u64,
 }
 
 impl Hw {
@@ -203,6 +245,10 @@ impl Hw {
             commands,
             subscribers,
             last_was_idle: false,
+            watch: None,
+            paused: false,
+            resume: false,
+            pauses: 0,
         }
     }
 
@@ -222,6 +268,65 @@ impl Hw {
         {
             subs.retain(|s| s.send(event.clone()).is_ok());
         }
+        // The event is out first, so whoever waits for the stop has seen what caused it.
+        let matched = !self.paused
+            && self
+                .watch
+                .as_mut()
+                .and_then(|w| w.until.as_mut())
+                .is_some_and(|until| until(&event));
+        if matched {
+            self.pause(false);
+        }
+    }
+
+    /// Arms a stop condition; inside a pause it also ends the pause.
+    fn arm(&mut self, watch: Watch) {
+        self.schedule.retain(|t| !matches!(t, Timed::Deadline));
+        let now = self.clock.now();
+        if watch.deadline.is_some_and(|d| d <= now) {
+            self.watch = None;
+            if self.paused {
+                // Still stopped: say so again, so the host knows its commands were applied.
+                self.emit(EventKind::Paused { deadline: true });
+            } else {
+                self.pause(true);
+            }
+            return;
+        }
+        if let Some(d) = watch.deadline {
+            self.schedule.push(d, Timed::Deadline);
+        }
+        self.watch = Some(watch);
+        self.resume = self.paused;
+    }
+
+    /// Stops the device where it is — mid-boot, mid-print, mid-wait — and applies commands,
+    /// with device time standing still, until a new [`Watch`] (or a shutdown) arrives.
+    fn pause(&mut self, deadline: bool) {
+        self.watch = None;
+        self.schedule.retain(|t| !matches!(t, Timed::Deadline));
+        // The host's think time is not the device's: no wall time may leak in while stopped.
+        let computing = self.clock.computing();
+        self.clock.set_computing(false);
+        self.paused = true;
+        self.resume = false;
+        self.pauses += 1;
+        self.emit(EventKind::Paused { deadline });
+        while !self.resume && self.interrupt != Some(Interrupt::Shutdown) {
+            match self.commands.recv() {
+                Ok(c) => self.handle(c),
+                Err(_) => self.interrupt_with(Interrupt::Shutdown),
+            }
+        }
+        self.paused = false;
+        self.resume = false;
+        self.clock.set_computing(computing);
+    }
+
+    /// The armed watch's deadline, if any.
+    fn watch_deadline(&self) -> Option<Micros> {
+        self.watch.as_ref().and_then(|w| w.deadline)
     }
 
     /// Sends bytes out of UART0.
@@ -434,6 +539,8 @@ impl Hw {
                     self.handle(c);
                 }
             }
+            Command::Watch(watch) => self.arm(watch),
+            Command::FreeCompute => self.clock.set_free_compute(true),
             Command::Shutdown => self.interrupt_with(Interrupt::Shutdown),
         }
     }
@@ -494,6 +601,7 @@ impl Hw {
                 self.schedule.push(at, Timed::Heartbeat(next_on));
             }
             Timed::Heartbeat(_) => {}
+            Timed::Deadline => self.pause(true),
             Timed::Alarm { id, period } => {
                 self.callbacks.push_back(Callback::Alarm(id));
                 if let Some(p) = period {
@@ -592,8 +700,23 @@ impl Hw {
                     }
                 }
                 TimeMode::Virtual => {
+                    let pauses = self.pauses;
                     self.emit(EventKind::Idle);
-                    self.block_for_command(None);
+                    if self.pauses != pauses {
+                        // Stopped at the idle: see what the scenario did (typed, reset) first.
+                        continue;
+                    }
+                    match self.watch_deadline() {
+                        // A scenario step waits for a time: run on (heartbeat included) toward
+                        // it one scheduled edge at a time, looking at `ready` after each, since
+                        // a stop on the way may have typed input.
+                        Some(due) => {
+                            let step = self.schedule.next_due().map_or(due, |d| d.min(due));
+                            self.clock.advance_to(step);
+                            self.run_due(step);
+                        }
+                        None => self.block_for_command(None),
+                    }
                 }
                 TimeMode::Real => {
                     if !announced && !self.has_pending_work() {
