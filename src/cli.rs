@@ -38,6 +38,8 @@ pub enum Command {
     Scenario(crate::scenario::ScenarioArgs),
     /// Work on the /flash files of a stopped flash file: ls, put, get, rm, mkdir.
     Fs(crate::fs_cli::FsArgs),
+    /// Learn safe boot and bootloader mode on a board set up for it; no name lists the lessons.
+    Lesson(crate::lesson::LessonArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -145,6 +147,13 @@ pub struct RunArgs {
     /// upstream MicroPython's (`MPY: soft reboot`, raw-paste, for fast mpremote transfers).
     #[arg(long, value_enum, default_value = "pycom")]
     pub repl_profile: crate::device::ReplProfile,
+    /// Without the terminal's status line (stdout piped): plain, device-time-stamped lines on
+    /// stderr for LED, pin, stage, boot and reset changes.
+    #[arg(long)]
+    pub status: bool,
+    /// Write the simulator's own diagnostics (`RUST_LOG=pycom_sim=debug`) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub log: Option<PathBuf>,
 }
 
 impl RunArgs {
@@ -227,6 +236,7 @@ pub fn main_with(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Some(Command::Fs(args)) => crate::fs_cli::command(&args),
+        Some(Command::Lesson(args)) => crate::lesson::command(&args),
         Some(Command::Boards) => {
             print!("{}", crate::board::list_text());
             Ok(())
@@ -325,6 +335,10 @@ fn run(args: RunArgs) -> Result<(), String> {
         handle.at(limit, Action::Stop);
     }
     let stdin_piped = !std::io::stdin().is_terminal();
+    // A terminal both ways (and no --events): the frontend draws the board. A stdout that is a
+    // pipe or a file stays exactly the UART bytes.
+    let interactive = !stdin_piped && std::io::stdout().is_terminal() && args.events.is_none();
+    crate::frontend::log::init(args.log.as_deref(), interactive)?;
     if args.events.is_none() {
         eprintln!(
             "pycom-sim: {} ({}), flash {}, {} time{}",
@@ -352,6 +366,15 @@ fn run(args: RunArgs) -> Result<(), String> {
     announce(&transports.announcements)?;
     let events = handle.subscribe();
     let interrupted = install_ctrl_c(&handle);
+    if interactive {
+        let outcome = crate::frontend::run_terminal(&handle, events, &board, args.time, None);
+        drop(transports);
+        handle.shutdown();
+        return outcome;
+    }
+    let status = args
+        .status
+        .then(|| crate::frontend::spawn_status_lines(&handle, &board));
     // On a terminal, keys go to the device as typed (Ctrl-C included); Ctrl-] leaves.
     let _raw = if stdin_piped {
         None
@@ -377,6 +400,9 @@ fn run(args: RunArgs) -> Result<(), String> {
     let outcome = print_events(&events, &args, stdin_piped, stop_at_idle, &interrupted);
     drop(transports);
     handle.shutdown();
+    if let Some(s) = status {
+        let _ = s.join();
+    }
     outcome
 }
 

@@ -1,0 +1,390 @@
+//! Lessons: a board set up to show one thing from Pycom's safe-boot page, a few lines that say
+//! what happened, what to do with the keys, and what the board did in return.
+//!
+//! A lesson is a [`Narrator`](crate::frontend::Narrator): it only watches the event stream, so
+//! the same lesson runs on the interactive terminal (the learner uses Ctrl-T p, Ctrl-T r, …)
+//! and from a script on stdin (`pycom-sim lesson safe-boot < learner.txt`), which is how the
+//! tests take it end to end.
+
+pub mod script;
+
+use std::io::IsTerminal;
+
+use crate::board::Board;
+use crate::clock::TimeMode;
+use crate::event::{Event, EventKind, Stage};
+use crate::frontend::Narrator;
+use crate::frontend::status::{BoardState, seconds};
+use crate::gpio::Drive;
+
+/// `pycom-sim lesson [NAME]`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LessonArgs {
+    /// The lesson to take; without one, the list.
+    pub name: Option<String>,
+    /// Board to take it on.
+    #[arg(long, default_value = "lopy4")]
+    pub board: String,
+    /// Real time follows the wall clock (the default on a terminal); virtual time jumps over
+    /// waits (the default for a scripted learner on stdin).
+    #[arg(long, value_enum)]
+    pub time: Option<TimeMode>,
+}
+
+/// The lessons: name and what it teaches.
+pub const LESSONS: [(&str, &str); 2] = [
+    (
+        "safe-boot",
+        "a main.py locks the REPL out; get back in with P12 and reset, see the two windows, and fix it",
+    ),
+    (
+        "bootloader",
+        "G23 to GND at reset: the ROM's download mode, where firmware updates happen",
+    ),
+];
+
+/// The text main.py of the safe-boot lesson prints before it cuts the UART.
+pub const LOCKOUT_MARKER: &str = "main.py: taking the REPL off UART0";
+
+/// The safe-boot lesson's main.py: the page's "you disabled the UART" case.
+pub const LOCKOUT_MAIN_PY: &str = "\
+# pycom-sim lesson safe-boot: this main.py locks you out of the REPL.
+print('main.py: taking the REPL off UART0 (os.dupterm(None)); nothing you type will reach Python')
+import os
+os.dupterm(None)
+";
+
+pub fn command(args: &LessonArgs) -> Result<(), String> {
+    let Some(name) = args.name.as_deref() else {
+        println!("Lessons (pycom-sim lesson NAME):");
+        for (n, what) in LESSONS {
+            println!("  {n:<12} {what}");
+        }
+        println!("  {:<12} (comes with the OTA issue)", "ota-rollback");
+        return Ok(());
+    };
+    let narrator: Box<dyn Narrator> = match name {
+        "safe-boot" => Box::new(SafeBoot::default()),
+        "bootloader" => Box::new(Bootloader::default()),
+        other => {
+            return Err(format!(
+                "no lesson named '{other}'; `pycom-sim lesson` lists them (safe-boot, bootloader)"
+            ));
+        }
+    };
+    let board = Board::builtin(&args.board).map_err(|e| e.to_string())?;
+    let scripted = !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal();
+    let time = args.time.unwrap_or(if scripted {
+        TimeMode::Virtual
+    } else {
+        TimeMode::Real
+    });
+    // A lesson never touches the user's own flash file: a throwaway one with its main.py.
+    let dir = tempfile::Builder::new()
+        .prefix("pycom-sim-lesson-")
+        .tempdir()
+        .map_err(|e| format!("cannot make a temporary flash file: {e}"))?;
+    let path = dir.path().join(format!("{}.flash", board.id));
+    {
+        let (mut flash, _) = crate::flash::FlashFile::open_or_create(
+            &path,
+            &board,
+            &crate::image::default_image(),
+            crate::flash::OpenOptions::default(),
+        )
+        .map_err(|e| e.to_string())?;
+        if name == "safe-boot" {
+            crate::fs::write_file(&mut flash, board.fs, "/main.py", LOCKOUT_MAIN_PY.as_bytes())
+                .map_err(|e| e.to_string())?;
+        }
+        flash.sync().map_err(|e| e.to_string())?;
+    }
+    let handle = crate::device::DeviceHandle::spawn(crate::device::DeviceConfig {
+        board: board.clone(),
+        flash: crate::device::FlashSource::File(path),
+        reformat: false,
+        time,
+        sd: None,
+    })
+    .map_err(|e| e.to_string())?;
+    let events = handle.subscribe();
+    let outcome = if scripted {
+        script::run(&handle, events, &board, narrator)
+    } else {
+        crate::frontend::run_terminal(&handle, events, &board, time, Some(narrator))
+    };
+    handle.shutdown();
+    drop(dir);
+    outcome
+}
+
+/// Where the safe-boot lesson is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum SafeStep {
+    /// The first boot: main.py runs and cuts the UART.
+    #[default]
+    LockedOut,
+    /// Waiting for a boot with P12 held.
+    AwaitSafeBoot,
+    /// Safe boot done: waiting for a normal reset that shows main.py back.
+    AwaitNormal,
+    /// Waiting for main.py to be removed and a normal boot without it.
+    AwaitFix,
+    Done,
+}
+
+/// `pycom-sim lesson safe-boot`.
+#[derive(Debug, Default)]
+pub struct SafeBoot {
+    step: SafeStep,
+    /// UART text of the current boot.
+    text: String,
+    reset_at_us: u64,
+    released_after_us: Option<u64>,
+    /// The current boot's decision: (safe_boot, skip_scripts).
+    decision: Option<(String, bool)>,
+    told_locked: bool,
+}
+
+impl Narrator for SafeBoot {
+    fn intro(&mut self) -> Vec<String> {
+        vec![
+            "Lesson: safe boot. This board's main.py takes the REPL off the UART with \
+             os.dupterm(None): once it has run, nothing you type reaches Python (the page's \
+             \"you disabled the UART\" case). Watch it boot."
+                .into(),
+        ]
+    }
+
+    fn on_event(&mut self, event: &Event, state: &BoardState) -> Vec<String> {
+        let mut say = Vec::new();
+        match &event.kind {
+            EventKind::Reset { .. } => {
+                self.text.clear();
+                self.reset_at_us = event.time_us;
+                self.released_after_us = None;
+                self.decision = None;
+            }
+            EventKind::Uart { text } => self.text.push_str(&String::from_utf8_lossy(text)),
+            EventKind::Drive { drive, gpio, .. }
+                if Some(*gpio) == state.p12_gpio()
+                    && *drive == Drive::Floating
+                    && state.stage == Stage::Bootloader =>
+            {
+                self.released_after_us = Some(event.time_us.saturating_sub(self.reset_at_us));
+            }
+            EventKind::Boot {
+                safe_boot,
+                skip_scripts,
+                ..
+            } => {
+                self.decision = Some((safe_boot.clone(), *skip_scripts));
+                say.extend(self.on_boot(safe_boot));
+            }
+            EventKind::Idle if state.stage == Stage::Firmware => say.extend(self.on_prompt()),
+            _ => {}
+        }
+        say
+    }
+
+    fn finished(&self) -> bool {
+        self.step == SafeStep::Done
+    }
+}
+
+impl SafeBoot {
+    fn released(&self) -> String {
+        match self.released_after_us {
+            Some(us) => format!("You released P12 {} after reset", seconds(us)),
+            None => "P12 was released".into(),
+        }
+    }
+
+    fn on_boot(&mut self, safe_boot: &str) -> Vec<String> {
+        let mut say = Vec::new();
+        match (self.step, safe_boot) {
+            (SafeStep::AwaitSafeBoot | SafeStep::AwaitFix, "current") => {
+                say.push(format!(
+                    "{}, in window 1 (the slow blink, 0.1-3.1 s): boot.py and main.py are \
+                     skipped, same firmware image. The REPL is yours again.",
+                    self.released()
+                ));
+            }
+            (SafeStep::AwaitSafeBoot | SafeStep::AwaitFix, "previous") => {
+                say.push(format!(
+                    "{}, in window 2 (the fast blink, 3.1-6.1 s): scripts skipped and the \
+                     previous OTA image chosen (this board has had no OTA update, so it is the \
+                     same image). The REPL is yours again.",
+                    self.released()
+                ));
+            }
+            (SafeStep::AwaitSafeBoot | SafeStep::AwaitFix, "factory") => {
+                say.push(
+                    "You held P12 through both windows: the bootloader chose the factory image \
+                     and blinked fast for a forced 1.5 s. Scripts skipped; the REPL is yours."
+                        .into(),
+                );
+            }
+            (SafeStep::AwaitSafeBoot, _) => {
+                say.push(
+                    "P12 was not high when the bootloader looked, so main.py ran again. Hold P12 \
+                     first (Ctrl-T p), then press reset (Ctrl-T r)."
+                        .into(),
+                );
+            }
+            (SafeStep::AwaitNormal, "none") => {}
+            (SafeStep::AwaitNormal, _) => say.push(
+                "That was another safe boot. To see that safe boot does not last, release P12 \
+                 (Ctrl-T p) and press reset (Ctrl-T r)."
+                    .into(),
+            ),
+            _ => {}
+        }
+        if safe_boot != "none" {
+            match self.step {
+                SafeStep::AwaitSafeBoot => {
+                    say.push(
+                        "Safe boot is not persistent: release P12 if you still hold it, press \
+                         reset once more (Ctrl-T r) and watch main.py run again."
+                            .into(),
+                    );
+                    self.step = SafeStep::AwaitNormal;
+                }
+                SafeStep::AwaitFix => say.push(
+                    "Now remove the bad main.py: type  import os; os.remove('/flash/main.py')  \
+                     (or os.mkfs('/flash') to erase all of /flash, not the SD card), then press \
+                     reset (Ctrl-T r)."
+                        .into(),
+                ),
+                _ => {}
+            }
+        }
+        say
+    }
+
+    fn on_prompt(&mut self) -> Vec<String> {
+        let main_ran = self.text.contains(LOCKOUT_MARKER);
+        let normal = self
+            .decision
+            .as_ref()
+            .is_some_and(|(s, skip)| s == "none" && !skip);
+        let mut say = Vec::new();
+        match self.step {
+            SafeStep::LockedOut if main_ran && !self.told_locked => {
+                self.told_locked = true;
+                self.step = SafeStep::AwaitSafeBoot;
+                say.push(
+                    "main.py ran and cut the UART: type something, nothing answers. Get back in \
+                     with safe boot: hold P12 to 3V3 (Ctrl-T p), press reset (Ctrl-T r), watch \
+                     the LED blink orange slowly, and release P12 (Ctrl-T p) within the first \
+                     3 seconds."
+                        .into(),
+                );
+            }
+            SafeStep::AwaitNormal if normal && main_ran => {
+                self.step = SafeStep::AwaitFix;
+                say.push(
+                    "main.py ran again and the UART is gone again: the safe-boot choice lasted \
+                     one boot. To fix it for good, safe boot once more (Ctrl-T p, Ctrl-T r, \
+                     release in window 1)."
+                        .into(),
+                );
+            }
+            SafeStep::AwaitFix if normal && main_ran => say.push(
+                "main.py is still there. Safe boot, then  import os; os.remove('/flash/main.py')  \
+                 and reset."
+                    .into(),
+            ),
+            SafeStep::AwaitFix if normal => {
+                self.step = SafeStep::Done;
+                say.push(
+                    "No main.py ran: a normal boot reaches the REPL again. Lesson complete. \
+                     (Ctrl-] leaves.)"
+                        .into(),
+                );
+            }
+            _ => {}
+        }
+        say
+    }
+}
+
+/// Where the bootloader lesson is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum LoaderStep {
+    #[default]
+    Booting,
+    AwaitDownload,
+    AwaitNormal,
+    Done,
+}
+
+/// `pycom-sim lesson bootloader`.
+#[derive(Debug, Default)]
+pub struct Bootloader {
+    step: LoaderStep,
+}
+
+impl Narrator for Bootloader {
+    fn intro(&mut self) -> Vec<String> {
+        vec![
+            "Lesson: bootloader mode. With G23 tied to GND while the module boots, the ESP32's \
+             ROM enters download mode: what Pycom's firmware updater and esptool talk to. Watch \
+             a normal boot first."
+                .into(),
+        ]
+    }
+
+    fn on_event(&mut self, event: &Event, state: &BoardState) -> Vec<String> {
+        let mut say = Vec::new();
+        match (&event.kind, self.step) {
+            (EventKind::Idle, LoaderStep::Booting) if state.stage == Stage::Firmware => {
+                self.step = LoaderStep::AwaitDownload;
+                say.push(
+                    "That was a normal boot. Now connect G23 to GND (Ctrl-T g) and press reset \
+                     (Ctrl-T r)."
+                        .into(),
+                );
+            }
+            (
+                EventKind::Stage {
+                    stage: Stage::DownloadMode,
+                },
+                LoaderStep::AwaitDownload | LoaderStep::Booting,
+            ) => {
+                self.step = LoaderStep::AwaitNormal;
+                say.push(
+                    "The ROM read GPIO0 (G23) low: boot:0x3, 'waiting for download'. No \
+                     bootloader ran, no MicroPython, no heartbeat: this is where a firmware \
+                     update writes the flash. Disconnect G23 (Ctrl-T g) and press reset \
+                     (Ctrl-T r) to boot normally."
+                        .into(),
+                );
+            }
+            (
+                EventKind::Stage {
+                    stage: Stage::DownloadMode,
+                },
+                LoaderStep::AwaitNormal,
+            ) => say.push(
+                "G23 is still tied to GND, so the ROM waits for a download again: disconnect it \
+                 (Ctrl-T g) first."
+                    .into(),
+            ),
+            (EventKind::Idle, LoaderStep::AwaitNormal) if state.stage == Stage::Firmware => {
+                self.step = LoaderStep::Done;
+                say.push(
+                    "G23 open: the ROM loaded the bootloader and MicroPython booted. Lesson \
+                     complete. (Ctrl-] leaves.)"
+                        .into(),
+                );
+            }
+            _ => {}
+        }
+        say
+    }
+
+    fn finished(&self) -> bool {
+        self.step == LoaderStep::Done
+    }
+}

@@ -1,0 +1,125 @@
+//! Lessons taken end to end by a scripted learner on stdin (virtual time: the same run every
+//! time).
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+fn lesson(args: &[&str], script: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pycom-sim"))
+        .arg("lesson")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run pycom-sim");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(script.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn text(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// The learner: safe boot released in window 1, a normal reset (main.py is back), safe boot
+/// again, remove main.py, reset.
+const WINDOW_1_LEARNER: &str = "\
+hold P12
+reset
+wait 1.5s
+release P12
+
+type print('REPL', 6*7)
+
+reset
+
+hold P12
+reset
+wait 1s
+release P12
+
+type import os; os.remove('/flash/main.py')
+
+reset
+";
+
+#[test]
+fn safe_boot_completes_when_the_learner_releases_p12_in_window_1() {
+    let out = lesson(&["safe-boot"], WINDOW_1_LEARNER);
+    let t = text(&out);
+    assert!(
+        out.status.success(),
+        "{t}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said: Vec<&str> = t
+        .lines()
+        .filter_map(|l| l.trim_start_matches('\r').strip_prefix("[lesson] "))
+        .collect();
+    let find = |what: &str| {
+        said.iter()
+            .position(|l| l.contains(what))
+            .unwrap_or_else(|| panic!("the lesson never said {what:?}:\n{t}"))
+    };
+    let locked = find("main.py ran and cut the UART");
+    let w1 = find("You released P12 1.500s after reset, in window 1");
+    let again = find("main.py ran again");
+    let done = find("Lesson complete");
+    assert!(locked < w1 && w1 < again && again < done, "{said:#?}");
+    // The REPL answered in the safe boot; main.py ran on the first boot and after the normal
+    // reset, and not after it was removed.
+    assert!(t.contains("REPL 42"), "{t}");
+    assert_eq!(
+        t.matches("main.py: taking the REPL off UART0").count(),
+        2,
+        "{t}"
+    );
+    assert_eq!(
+        out,
+        lesson(&["safe-boot"], WINDOW_1_LEARNER),
+        "the same run every time"
+    );
+}
+
+#[test]
+fn releasing_in_window_2_is_explained_as_the_previous_image() {
+    let out = lesson(&["safe-boot"], "hold P12\nreset\nwait 4s\nrelease P12\n");
+    let t = text(&out);
+    assert!(
+        t.contains("You released P12 4.000s after reset, in window 2"),
+        "{t}"
+    );
+    assert!(t.contains("previous OTA image"), "{t}");
+    // The script ended before the lesson did: say so, and fail.
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("did not complete"));
+}
+
+#[test]
+fn bootloader_lesson_is_g23_to_gnd_at_reset() {
+    let out = lesson(&["bootloader"], "ground G23\nreset\n\nrelease G23\nreset\n");
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(t.contains("boot:0x3 (DOWNLOAD_BOOT"), "{t}");
+    assert!(t.contains("waiting for download"), "{t}");
+    assert!(t.contains("[lesson] The ROM read GPIO0 (G23) low"), "{t}");
+    assert!(t.contains("Lesson complete"), "{t}");
+}
+
+#[test]
+fn lesson_alone_lists_them_and_a_bad_name_says_what_exists() {
+    let out = Command::new(env!("CARGO_BIN_EXE_pycom-sim"))
+        .arg("lesson")
+        .output()
+        .unwrap();
+    let t = text(&out);
+    assert!(t.contains("safe-boot") && t.contains("bootloader"), "{t}");
+    let out = lesson(&["nope"], "");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("`pycom-sim lesson` lists them"));
+}
