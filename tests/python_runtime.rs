@@ -192,12 +192,12 @@ fn sys_exit_at_the_prompt_soft_resets() {
 }
 
 #[test]
-fn sys_exit_in_boot_py_soft_resets_before_main_py() {
-    // boot.py leaves only on its first run, so the soft reset is visible once.
+fn sys_exit_in_boot_py_ends_boot_py_and_main_py_still_runs() {
+    // As the firmware's `pyexec_file` does (§9.3): no soft reset, no loop.
     let flash = FlashDir::new(&[
         (
             "/boot.py",
-            "import machine, sys\nif machine.reset_cause() != machine.SOFT_RESET:\n    print('leaving')\n    sys.exit()\n",
+            "import sys\nprint('leaving')\nsys.exit()\nprint('not here')\n",
         ),
         ("/main.py", "print('main.py ran')\n"),
     ]);
@@ -205,7 +205,7 @@ fn sys_exit_in_boot_py_soft_resets_before_main_py() {
     let text = rig.boot();
     assert_eq!(
         after_rom(&text),
-        format!("leaving\r\nPYB: soft reboot\r\nmain.py ran\r\n{BANNER}>>> ")
+        format!("leaving\r\nmain.py ran\r\n{BANNER}>>> ")
     );
 }
 
@@ -424,17 +424,14 @@ fn the_device_cannot_read_host_files() {
 }
 
 #[test]
-fn sys_exit_in_main_py_soft_resets_and_the_scripts_run_again() {
+fn sys_exit_in_main_py_ends_it_and_the_repl_starts() {
     let flash = FlashDir::new(&[(
         "/main.py",
-        "import machine, sys\nprint('main.py ran')\nif machine.reset_cause() != machine.SOFT_RESET:\n    sys.exit()\nprint('stayed')\n",
+        "import sys\nprint('main.py ran')\nsys.exit()\nprint('stayed')\n",
     )]);
     let mut rig = Rig::on(&flash.path);
     let text = rig.boot();
-    assert_eq!(
-        after_rom(&text),
-        format!("main.py ran\r\nPYB: soft reboot\r\nmain.py ran\r\nstayed\r\n{BANNER}>>> ")
-    );
+    assert_eq!(after_rom(&text), format!("main.py ran\r\n{BANNER}>>> "));
 }
 
 #[test]

@@ -191,17 +191,20 @@ pub fn ms(us: Micros) -> String {
 
 impl Run {
     fn start(scenario: &Scenario, limits: RunLimits) -> Result<Run, String> {
-        let dir = tempfile::Builder::new()
-            .prefix("pycom-sim-scenario-")
-            .tempdir()
-            .map_err(|e| format!("cannot make a temporary directory: {e}"))?;
+        let dir = scratch_dir()?;
         let board = scenario.board.clone();
         let flash_path = dir.path().join(format!("{}.flash", board.id));
-        if let FlashStart::Copy(from) = &scenario.flash {
-            std::fs::copy(from, &flash_path)
-                .map_err(|e| format!("cannot copy the flash file {}: {e}", from.display()))?;
+        match &scenario.flash {
+            FlashStart::Copy(from) => {
+                std::fs::copy(from, &flash_path)
+                    .map_err(|e| format!("cannot copy the flash file {}: {e}", from.display()))?;
+            }
+            FlashStart::Fresh => std::fs::write(&flash_path, fresh_flash(&board)?.as_slice())
+                .map_err(|e| format!("cannot write the scenario's flash file: {e}"))?,
         }
-        prepare_flash(scenario, &flash_path)?;
+        if !scenario.files.is_empty() || scenario.ota.is_some() {
+            prepare_flash(scenario, &flash_path)?;
+        }
         let sd_dir = match &scenario.sd {
             None => None,
             Some(files) => {
@@ -829,6 +832,59 @@ fn uart_text(events: &[Event]) -> String {
         .copied()
         .collect();
     String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// A directory for a scenario's throwaway flash copy and SD card: in memory (`/dev/shm`) where
+/// there is one, since the device syncs its flash file to disk when it stops and a copy that is
+/// deleted a moment later need not reach the disk (half the wall time of a short scenario).
+fn scratch_dir() -> Result<tempfile::TempDir, String> {
+    let shm = Path::new("/dev/shm");
+    let in_memory = if shm.is_dir() {
+        tempfile::Builder::new()
+            .prefix("pycom-sim-scenario-")
+            .tempdir_in(shm)
+            .ok()
+    } else {
+        None
+    };
+    match in_memory {
+        Some(dir) => Ok(dir),
+        _ => tempfile::Builder::new()
+            .prefix("pycom-sim-scenario-")
+            .tempdir()
+            .map_err(|e| format!("cannot make a temporary directory: {e}")),
+    }
+}
+
+/// The bytes of a new flash file for `board` (partition table, factory image, formatted /flash),
+/// made once per process and board: every fresh scenario starts from a copy.
+fn fresh_flash(board: &crate::board::Board) -> Result<std::sync::Arc<Vec<u8>>, String> {
+    type Templates = std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<Vec<u8>>>>;
+    static TEMPLATES: std::sync::OnceLock<Templates> = std::sync::OnceLock::new();
+    let templates = TEMPLATES.get_or_init(Default::default);
+    if let Some(t) = templates
+        .lock()
+        .ok()
+        .and_then(|t| t.get(&board.id).cloned())
+    {
+        return Ok(t);
+    }
+    let dir = scratch_dir()?;
+    let path = dir.path().join("template.flash");
+    FlashFile::open_or_create(
+        &path,
+        board,
+        &image::default_image(),
+        OpenOptions::default(),
+    )
+    .map_err(|e| e.to_string())?;
+    let bytes = std::sync::Arc::new(
+        std::fs::read(&path).map_err(|e| format!("cannot read the new flash file: {e}"))?,
+    );
+    if let Ok(mut t) = templates.lock() {
+        t.insert(board.id.clone(), bytes.clone());
+    }
+    Ok(bytes)
 }
 
 /// Writes the scenario's files and OTA image into its flash file (created if needed).
