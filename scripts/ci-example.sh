@@ -15,7 +15,7 @@ shards="${SHARDS:-1}"
 
 # In your project: `cargo install --git <pycom-sim repository> pycom-sim`, or a release binary.
 cargo build --release --locked --bin pycom-sim
-sim=target/release/pycom-sim
+sim="${CARGO_TARGET_DIR:-target}/release/pycom-sim"
 
 # A flash file can be prepared offline, without booting the device, and a scenario copies it
 # (flash = "../ci.flash" in its TOML) — here we only show that the files land there.
