@@ -431,3 +431,94 @@ fn fs_commands_work_on_a_stopped_flash_file() {
         .expect("run");
     assert!(String::from_utf8_lossy(&out.stdout).contains("from fs put\r\n"));
 }
+
+/// Peers' users ask for these: waits in quick succession that do not hang, and a first step
+/// that is not a wait.
+#[test]
+fn rapid_waits_and_a_first_step_that_is_an_action() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut text =
+        String::from("[files]\n\"/flash/main.py\" = \"for i in range(20): print('line', i)\\n\"\n");
+    for i in 0..20 {
+        text.push_str(&format!(
+            "[[step]]\nwait_uart = \"line {i}\\r\\n\"\ntimeout = \"1ms\"\n"
+        ));
+    }
+    let path = write(dir.path(), "rapid.toml", &text);
+    let r = run_one(&path);
+    assert_eq!(
+        ran(&r).outcome,
+        Outcome::Pass,
+        "{}",
+        report::human(std::slice::from_ref(&r), false)
+    );
+    assert_eq!(ran(&r).steps.len(), 20);
+
+    let path = write(
+        dir.path(),
+        "first.toml",
+        "[[step]]\nhold_high = \"P12\"\n[[step]]\nwait_stage = \"firmware\"\n\
+         [[step]]\nexpect_boot = { safe_boot = \"factory\" }\n",
+    );
+    let r = run_one(&path);
+    let s = ran(&r);
+    assert_eq!(
+        s.outcome,
+        Outcome::Pass,
+        "{}",
+        report::human(std::slice::from_ref(&r), false)
+    );
+    assert_eq!(s.steps[1].device_us, 7_600_000);
+}
+
+/// A script that computes for ever takes no device time in a scenario: the wall-clock limit
+/// ends it as a timeout that says so, instead of hanging the CI job.
+#[test]
+fn a_busy_loop_is_given_up_at_the_wall_limit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write(
+        dir.path(),
+        "busy.toml",
+        "[files]\n\"/flash/main.py\" = \"print('spinning')\\nwhile True:\\n    pass\\n\"\n\
+         [[step]]\nwait_uart = \"spinning\"\n[[step]]\nwait_uart = \">>> \"\n",
+    );
+    let out = bin()
+        .args(["scenario", "--wall-limit", "1"])
+        .arg(&path)
+        .output()
+        .expect("run");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(42), "{text}");
+    assert!(
+        text.contains("device time stood still at 0.000 ms"),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_repl_profile_is_chosen_in_the_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write(
+        dir.path(),
+        "mpy.toml",
+        "repl_profile = \"micropython\"\n[[step]]\nwait_uart = \">>> \"\n\
+         [[step]]\nwrite_uart = \"{ctrl-d}\"\n[[step]]\nwait_uart = \"MPY: soft reboot\"\ntimeout = \"1s\"\n",
+    );
+    let r = run_one(&path);
+    assert_eq!(
+        ran(&r).outcome,
+        Outcome::Pass,
+        "{}",
+        report::human(std::slice::from_ref(&r), false)
+    );
+    let bad = write(
+        dir.path(),
+        "bad.toml",
+        "repl_profile = \"upy\"\n[[step]]\nreset = true\n",
+    );
+    let e = scenario::load(&bad).expect_err("bad profile");
+    assert!(
+        e.to_string().contains(":1:16: unknown REPL profile 'upy'"),
+        "{e}"
+    );
+}

@@ -74,6 +74,8 @@ struct RawScenario {
     sd: Option<BTreeMap<String, String>>,
     /// An OTA image in ota_0, as `pycom.ota_finish()` leaves it.
     ota: Option<Spanned<RawOta>>,
+    /// The REPL's texts and protocol: `pycom` (the default) or `micropython`.
+    repl_profile: Option<Spanned<String>>,
     /// Pins tied to 3V3 from power-on.
     #[serde(default)]
     hold_high: Vec<Spanned<String>>,
@@ -236,6 +238,7 @@ pub struct Scenario {
     pub files: Vec<(String, String)>,
     pub sd: Option<Vec<(String, String)>>,
     pub ota: Option<Ota>,
+    pub repl_profile: crate::device::ReplProfile,
     /// Pins driven before power-on.
     pub start_pins: Vec<(u8, Drive)>,
     pub steps: Vec<Step>,
@@ -457,6 +460,16 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, FileError> {
         version: o.get_ref().version.clone(),
         corrupt: o.get_ref().corrupt,
     });
+    let repl_profile = match raw.repl_profile.as_ref().map(|p| (p, p.get_ref().as_str())) {
+        None | Some((_, "pycom")) => crate::device::ReplProfile::Pycom,
+        Some((_, "micropython")) => crate::device::ReplProfile::Micropython,
+        Some((p, other)) => {
+            return Err(err(
+                p.span(),
+                format!("unknown REPL profile '{other}'; expected pycom or micropython"),
+            ));
+        }
+    };
     if raw.step.is_empty() {
         return Err(err(
             0..0,
@@ -672,6 +685,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, FileError> {
         files,
         sd,
         ota,
+        repl_profile,
         start_pins,
         steps,
     })

@@ -232,6 +232,7 @@ impl Run {
         })
         .map_err(|e| e.to_string())?;
         let events = handle.subscribe();
+        handle.set_repl_profile(scenario.repl_profile);
         let mut run = Run {
             handle,
             events,
