@@ -200,6 +200,17 @@ fn mpremote_over_the_pty_runs_code_and_manages_files() {
         mpremote(&pty, &["run", script.to_str().unwrap()]),
         "cwd /flash\n"
     );
+    // mpremote's `df` needs `vfs` (MicroPython >= 1.23); firmware 1.20 has none, so it fails
+    // here as on the module.
+    let df = Command::new(venv().join("bin/mpremote"))
+        .args(["connect", &pty, "df"])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&df.stdout).contains("ImportError: no module named 'vfs'"),
+        "{}",
+        String::from_utf8_lossy(&df.stdout)
+    );
     // The firmware's own soft-reboot text on UART0.
     mpremote(&pty, &["soft-reset"]);
     sim.wait_stdout("PYB: soft reboot");
@@ -248,6 +259,9 @@ fn the_micropython_profile_answers_raw_paste_and_says_mpy() {
     let back = dir.path().join("back.bin");
     mpremote(&pty, &["fs", "cp", ":big.bin", back.to_str().unwrap()]);
     assert_eq!(std::fs::read(&back).unwrap(), data);
+    // `df` through MicroPython >= 1.23's `vfs` module, which this profile has.
+    let df = mpremote(&pty, &["df"]);
+    assert!(df.contains("<VfsFat>") && df.ends_with(" /flash\n"), "{df}");
     mpremote(&pty, &["soft-reset"]);
     sim.wait_stdout("MPY: soft reboot");
     assert!(

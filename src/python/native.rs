@@ -62,7 +62,12 @@ pub static FIRMWARE_MODULES: &[FirmwareModule] = &[
         "<frozen ucollections>"
     ),
     firmware_module!(["_file"], "lib/_file.py", "<frozen _file>"),
+    firmware_module!(["vfs"], "lib/vfs.py", "<frozen vfs>"),
 ];
+
+/// Modules only the `micropython` REPL profile has (they are newer than firmware 1.20's
+/// MicroPython 1.11).
+const UPSTREAM_ONLY: &[&str] = &["vfs"];
 
 /// The code object of firmware module `name` for this interpreter, or None if there is none.
 pub fn builtin_code(
@@ -360,7 +365,11 @@ pub mod dev {
                     .into(),
             )
         };
-        if let Some(code) = super::builtin_code(vm, &name) {
+        let upstream = current(vm).is_ok_and(|b| {
+            b.hw.borrow().repl_profile == crate::device::hw::ReplProfile::Micropython
+        });
+        let available = upstream || !super::UPSTREAM_ONLY.contains(&name.as_ref());
+        if let Some(code) = super::builtin_code(vm, &name).filter(|_| available) {
             let code: PyObjectRef = code.into();
             return Ok(Some(
                 vm.ctx
