@@ -412,7 +412,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, FileError> {
             .map_err(|e| err(name.span(), e.to_string()))
     };
     let duration = |d: &Spanned<String>| -> Result<Duration, FileError> {
-        crate::cli::parse_duration(d.get_ref()).map_err(|e| err(d.span(), e))
+        parse_duration(d.get_ref()).map_err(|e| err(d.span(), e))
     };
     let default_timeout = match &raw.timeout {
         Some(t) => duration(t)?,
@@ -689,6 +689,36 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, FileError> {
         start_pins,
         steps,
     })
+}
+
+/// `4.5s`, `100ms`, `250us`, `2m`, as the run command's `--for` takes them (kept here, not taken
+/// from `cli`, so that `cli → scenario` stays the only direction between the two).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let value: f64 = number.parse().map_err(|_| {
+        format!("'{text}' is not a duration; write a number and a unit, like 4.5s or 100ms")
+    })?;
+    let scale = match unit.trim() {
+        "us" => 1e-6,
+        "ms" => 1e-3,
+        "s" => 1.0,
+        "m" | "min" => 60.0,
+        "" => {
+            return Err(format!(
+                "'{text}' has no unit; write 4.5s, 100ms, 250us or 2m"
+            ));
+        }
+        other => {
+            return Err(format!(
+                "unknown unit '{other}' in '{text}'; use us, ms, s or m"
+            ));
+        }
+    };
+    Duration::try_from_secs_f64(value * scale).map_err(|e| format!("'{text}': {e}"))
 }
 
 /// `/flash/main.py` and `/main.py` both mean the file at the root of /flash.
