@@ -3,14 +3,7 @@
 //! and echoed; with `--auto-reset`, DTR and RTS drive EN and GPIO0 (G23) through the classic
 //! two-transistor circuit of ESP32 devkits, so a tool's reset sequence resets this board.
 
-/// Telnet bytes.
-pub const IAC: u8 = 0xFF;
-const WILL: u8 = 0xFB;
-const WONT: u8 = 0xFC;
-const DO: u8 = 0xFD;
-const DONT: u8 = 0xFE;
-const SB: u8 = 0xFA;
-const SE: u8 = 0xF0;
+use super::telnet::{DO, DONT, IAC, SB, SE, WILL, WONT};
 
 /// Options the server agrees to: BINARY, ECHO, SGA, COM-PORT.
 const BINARY: u8 = 0;

@@ -4,14 +4,15 @@
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-/// Telnet's "interpret as command" byte.
+/// Telnet's "interpret as command" byte and the commands after it (RFC 854), shared with the
+/// RFC 2217 server.
 pub const IAC: u8 = 0xFF;
-const WILL: u8 = 0xFB;
-const WONT: u8 = 0xFC;
-const DO: u8 = 0xFD;
-const DONT: u8 = 0xFE;
-const SB: u8 = 0xFA;
-const SE: u8 = 0xF0;
+pub const WILL: u8 = 0xFB;
+pub const WONT: u8 = 0xFC;
+pub const DO: u8 = 0xFD;
+pub const DONT: u8 = 0xFE;
+pub const SB: u8 = 0xFA;
+pub const SE: u8 = 0xF0;
 
 /// WONT ECHO, WONT SGA, WILL LINEMODE: before `Login as: `.
 pub const LOGIN_OPTIONS: [u8; 9] = [IAC, WONT, 1, IAC, WONT, 3, IAC, WILL, 0x22];
