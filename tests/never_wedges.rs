@@ -12,18 +12,23 @@ use pycom_sim::device::{Action, DeviceConfig, DeviceHandle, FlashSource, collect
 use pycom_sim::event::{Event, EventKind};
 use support::{BANNER, Rig, after_rom, uart};
 
+/// A LoPy4 on a throwaway flash in `time`, powered off.
+fn lopy4(time: TimeMode) -> DeviceHandle {
+    DeviceHandle::spawn(DeviceConfig {
+        board: Board::builtin("lopy4").unwrap(),
+        flash: FlashSource::Fresh,
+        reformat: false,
+        time,
+        sd: None,
+    })
+    .unwrap()
+}
+
 // ----- 1. input wakes an idle device at once, in real time -------------------------------------
 
 /// A LoPy4 in real time on a throwaway flash, powered on, with its prompt reached.
 fn real_time_device() -> (DeviceHandle, std::sync::mpsc::Receiver<Event>) {
-    let handle = DeviceHandle::spawn(DeviceConfig {
-        board: Board::builtin("lopy4").unwrap(),
-        flash: FlashSource::Fresh,
-        reformat: false,
-        time: TimeMode::Real,
-        sd: None,
-    })
-    .unwrap();
+    let handle = lopy4(TimeMode::Real);
     let events = handle.subscribe();
     handle.power_on();
     let mut text = String::new();
@@ -370,14 +375,7 @@ fn the_heap_is_the_boards_gc_heap() {
 /// Types `input` ahead in `chunks` pieces with the host thread yielding between them, as a pipe
 /// read by another thread does, and returns the whole UART transcript of the run.
 fn typed_run(input: &[u8], chunks: usize) -> String {
-    let handle = DeviceHandle::spawn(DeviceConfig {
-        board: Board::builtin("lopy4").unwrap(),
-        flash: FlashSource::Fresh,
-        reformat: false,
-        time: TimeMode::Virtual,
-        sd: None,
-    })
-    .unwrap();
+    let handle = lopy4(TimeMode::Virtual);
     let events = handle.subscribe();
     handle.open_input();
     handle.power_on();
