@@ -522,3 +522,58 @@ fn the_repl_profile_is_chosen_in_the_file() {
         "{e}"
     );
 }
+
+/// A scenario on a flash file prepared offline (`pycom-sim fs put`) runs a copy of it: the
+/// device sees the files, and the original is byte for byte what it was.
+#[test]
+fn a_prepared_flash_file_is_copied_never_changed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let flash = dir.path().join("ci.flash");
+    let made = bin()
+        .args(["run", "--time", "virtual", "--flash"])
+        .arg(&flash)
+        .output()
+        .expect("run");
+    assert!(made.status.success());
+    let main = dir.path().join("main.py");
+    std::fs::write(&main, "print('prepared offline')\n").expect("write");
+    let put = bin()
+        .args(["fs", "put"])
+        .arg(&main)
+        .args(["/flash/main.py", "--flash"])
+        .arg(&flash)
+        .output()
+        .expect("fs put");
+    assert!(
+        put.status.success(),
+        "{}",
+        String::from_utf8_lossy(&put.stderr)
+    );
+    let before = std::fs::read(&flash).expect("read flash");
+    let path = write(
+        dir.path(),
+        "uses_flash.toml",
+        "flash = \"ci.flash\"\n[[step]]\nwait_uart = \"prepared offline\"\ntimeout = \"1s\"\n\
+         [[step]]\neval = \"import os; os.remove('/flash/main.py')\"\n\
+         [[step]]\nexpect_file = { path = \"/flash/main.py\", absent = true }\n",
+    );
+    let r = run_one(&path);
+    assert_eq!(
+        ran(&r).outcome,
+        Outcome::Pass,
+        "{}",
+        report::human(std::slice::from_ref(&r), false)
+    );
+    assert!(
+        std::fs::read(&flash).expect("read flash") == before,
+        "the original is unchanged"
+    );
+    // A flash file that is not there is a bad file, at the key.
+    let missing = write(
+        dir.path(),
+        "missing.toml",
+        "flash = \"nope.flash\"\n[[step]]\nreset = true\n",
+    );
+    let e = scenario::load(&missing).expect_err("missing flash");
+    assert!(e.to_string().contains(":1:9: flash file"), "{e}");
+}

@@ -531,7 +531,9 @@ impl Run {
         }
     }
 
-    /// Types a line at the prompt and waits for the next one; checks what was printed between.
+    /// Types a line at the prompt and waits for its echo and the prompt after it; checks what
+    /// was printed between. Waiting for the echo first matters when the line is typed before
+    /// the REPL is up (main.py still running): the banner's own prompt is not the answer.
     fn eval(
         &mut self,
         line: &str,
@@ -542,18 +544,23 @@ impl Run {
         let typed = format!("{line}\r");
         self.handle.batch().write_uart(typed.as_bytes()).send();
         let mut text = Vec::new();
+        let echo = format!("{line}\r\n").into_bytes();
         let matched = self.run_until(
             Some(Box::new(move |e: &Event| {
                 if let EventKind::Uart { text: t } = &e.kind {
                     text.extend_from_slice(t);
-                    text.ends_with(b"\r\n>>> ")
+                    answered(&text, &echo).is_some()
                 } else {
                     false
                 }
             })),
             timeout,
         )?;
-        let printed = uart_text(&self.log[start..]);
+        let all = uart_text(&self.log[start..]);
+        let printed = answered(all.as_bytes(), format!("{line}\r\n").as_bytes())
+            .and_then(|at| all.get(at..))
+            .unwrap_or(&all)
+            .to_string();
         if !matched {
             return Ok(Outcome::Timeout(format!(
                 "typed {line:?} and waited {} of device time for the next >>> prompt; the \
@@ -561,9 +568,7 @@ impl Run {
                 crate::scenario::report::duration_text(timeout)
             )));
         }
-        let echo = format!("{line}\r\n");
-        let out = printed.strip_prefix(&echo).unwrap_or(&printed);
-        let out = out.strip_suffix(">>> ").unwrap_or(out);
+        let out = printed.strip_suffix(">>> ").unwrap_or(&printed);
         let out = out.strip_suffix("\r\n").unwrap_or(out);
         Ok(match expect {
             None if out.contains("Traceback") => Outcome::Fail(format!("{line:?} raised:\n{out}")),
@@ -799,6 +804,14 @@ impl Run {
             pins,
         }
     }
+}
+
+/// Where the output of a typed line starts in `text` (just after its echo), once the
+/// prompt has come back after it.
+fn answered(text: &[u8], echo: &[u8]) -> Option<usize> {
+    let at = text.windows(echo.len()).position(|w| w == echo)? + echo.len();
+    let rest = text.get(at..)?;
+    (rest == b">>> " || rest.ends_with(b"\r\n>>> ")).then_some(at)
 }
 
 fn check(ok: bool, message: impl FnOnce() -> String) -> Outcome {
