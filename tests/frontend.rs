@@ -425,3 +425,50 @@ fn put_and_get_go_through_the_device() {
     t.keys(&["C-]"]);
     t.ended(10);
 }
+
+#[test]
+fn sigterm_and_a_resize_leave_a_sane_terminal() {
+    let t = Term::start("run --fresh", &[]);
+    t.wait_for(20, "the prompt", |s| s.contains(">>>"));
+    // A resize moves the status line to the new bottom row and the region with it.
+    t.tmux(&["resize-window", "-t", "0", "-x", "90", "-y", "20"]);
+    t.wait_for(5, "the region after the resize", |_| {
+        t.scroll_region() == "0 18"
+    });
+    t.wait_for(5, "the status on the new bottom row", |s| {
+        s.lines().count() == 20 && t.status().starts_with("LED ")
+    });
+    let pane = t.tmux(&["display", "-p", "-t", "0", "#{pane_pid}"]);
+    let out = Command::new("pgrep")
+        .args(["-P", pane.trim(), "-f", "pycom-sim"])
+        .output()
+        .unwrap();
+    let pid = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(!pid.is_empty(), "no pycom-sim under the pane's shell");
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    let (_, stty) = t.ended(10);
+    assert_cooked(&stty);
+    assert_eq!(t.scroll_region(), "0 19");
+}
+
+#[test]
+fn the_safe_boot_lesson_on_the_terminal_follows_the_keys() {
+    let t = Term::start("lesson safe-boot", &[]);
+    t.wait_for(30, "the lockout explained", |s| {
+        s.contains("[lesson] main.py ran and cut the UART")
+    });
+    t.keys(&["C-t", "p"]);
+    t.wait_for(5, "P12 held", |_| t.status().contains("P12 3V3"));
+    t.keys(&["C-t", "r"]);
+    t.wait_for(5, "window 1", |_| t.status().contains("window 1"));
+    std::thread::sleep(Duration::from_millis(500));
+    t.keys(&["C-t", "p"]);
+    let s = t.wait_for(10, "the window named", |s| {
+        s.contains("in window 1 (the slow blink")
+    });
+    assert!(s.contains("Safe boot is not persistent"), "{s}");
+    t.keys(&["C-]"]);
+    let (code, stty) = t.ended(10);
+    assert_eq!(code.trim(), "0");
+    assert_cooked(&stty);
+}
