@@ -210,6 +210,21 @@ mod tests {
     }
 
     #[test]
+    fn free_compute_keeps_wall_time_out_of_virtual_time() {
+        let mut c = Clock::new(TimeMode::Virtual);
+        c.set_free_compute(true);
+        c.set_computing(true);
+        std::thread::sleep(Duration::from_millis(5));
+        assert_eq!(c.now(), 0, "computation took no device time");
+        c.set_free_compute(false);
+        std::thread::sleep(Duration::from_millis(5));
+        assert!(
+            c.now() >= 5_000,
+            "without it computation follows the wall clock"
+        );
+    }
+
+    #[test]
     fn virtual_clock_only_moves_when_told() {
         let mut c = Clock::new(TimeMode::Virtual);
         assert_eq!(c.now(), 0);

@@ -577,3 +577,15 @@ fn a_prepared_flash_file_is_copied_never_changed() {
     let e = scenario::load(&missing).expect_err("missing flash");
     assert!(e.to_string().contains(":1:9: flash file"), "{e}");
 }
+
+#[test]
+fn a_directory_without_scenarios_is_an_error_not_a_pass() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = bin().arg("scenario").arg(dir.path()).output().expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no scenario files (*.toml) in it"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

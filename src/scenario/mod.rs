@@ -74,7 +74,12 @@ pub fn collect(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
     let mut out = Vec::new();
     for p in paths {
         if p.is_dir() {
+            let before = out.len();
             walk(p, &mut out)?;
+            if out.len() == before {
+                // A CI job pointed at the wrong directory must not pass by running nothing.
+                return Err(format!("{}: no scenario files (*.toml) in it", p.display()));
+            }
         } else if p.exists() {
             out.push(p.clone());
         } else {
@@ -142,7 +147,14 @@ pub struct ScenarioArgs {
 
 /// Runs `pycom-sim scenario`; returns the exit status.
 pub fn command(args: &ScenarioArgs) -> Result<i32, String> {
-    let mut files = collect(&args.paths)?;
+    let mut files = match collect(&args.paths) {
+        Ok(f) => f,
+        Err(e) => {
+            // Nothing to run is a bad scenario set, not a pass: status 2, as for a bad file.
+            eprintln!("pycom-sim: {e}");
+            return Ok(2);
+        }
+    };
     if let Some(p) = args.partition {
         files.retain(|f| p.takes(f));
     }
