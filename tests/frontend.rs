@@ -311,11 +311,12 @@ fn legend_keys_do_what_they_say_and_the_monitor_keeps_its_history() {
     t.wait_for(15, "power-on boot", |_| {
         t.status().contains("reset: power-on") && t.status().contains("| REPL |")
     });
-    // Ctrl-T Ctrl-T sends a Ctrl-T: the REPL echoes nothing printable, the line still runs.
-    t.keys(&["C-t", "C-t"]);
-    t.literal("print('after', 1+1)");
+    // Ctrl-T Ctrl-T sends a literal Ctrl-T (20) to the device.
+    t.literal("import sys; print('got', ord(sys.stdin.read(1)))");
     t.keys(&["Enter"]);
-    t.wait_for(5, "the line's output", |s| s.contains("after 2"));
+    std::thread::sleep(Duration::from_millis(300));
+    t.keys(&["C-t", "C-t"]);
+    t.wait_for(5, "the byte read", |s| s.contains("got 20"));
 
     // The monitor prompt: a command, its answer, and output held while it was open.
     t.keys(&["C-t", ":"]);
@@ -471,4 +472,61 @@ fn the_safe_boot_lesson_on_the_terminal_follows_the_keys() {
     let (code, stty) = t.ended(10);
     assert_eq!(code.trim(), "0");
     assert_cooked(&stty);
+}
+
+#[test]
+fn no_arguments_creates_the_default_flash_and_says_where() {
+    let t = Term::start("", &[]);
+    let flash = t.file("data/pycom-sim/lopy4.flash");
+    let s = t.wait_for(30, "the prompt", |s| s.contains(">>>"));
+    assert!(flash.exists(), "{s}");
+    assert!(
+        s.replace('\n', "").contains(&flash.display().to_string()),
+        "{s}"
+    );
+    t.keys(&["C-]"]);
+    t.ended(10);
+}
+
+#[test]
+fn output_while_the_monitor_prompt_is_open_is_shown_after_it_none_lost() {
+    let data = tempfile::tempdir().unwrap();
+    let flash = flash_with(
+        data.path(),
+        &[(
+            "/main.py",
+            "import time\nn = 0\nwhile True:\n    print('tick', n)\n    n += 1\n    time.sleep(0.2)\n",
+        )],
+    );
+    let t = Term::start(&format!("run --flash {}", flash.display()), &[]);
+    t.wait_for(20, "ticks", |s| s.contains("tick 3"));
+    t.keys(&["C-t", ":"]);
+    let open = t.wait_for(5, "the monitor prompt", |s| s.contains("(pycom-sim)"));
+    let last = |s: &str| {
+        s.lines()
+            .filter_map(|l| l.strip_prefix("tick "))
+            .filter_map(|n| n.trim().parse::<u32>().ok())
+            .max()
+            .unwrap_or(0)
+    };
+    let before = last(&open);
+    std::thread::sleep(Duration::from_millis(1500));
+    // Nothing drawn while the prompt is open.
+    assert_eq!(last(&t.screen()), before, "{}", t.screen());
+    t.literal("status");
+    t.keys(&["Enter"]);
+    let s = t.wait_for(5, "status and the held ticks", |s| {
+        s.contains("stage: firmware") && last(s) >= before + 6
+    });
+    // Every tick is there, in order, after the status answer.
+    let ticks: Vec<u32> = s
+        .lines()
+        .filter_map(|l| l.strip_prefix("tick "))
+        .filter_map(|n| n.trim().parse().ok())
+        .collect();
+    assert!(ticks.windows(2).all(|w| w[1] == w[0] + 1), "{ticks:?}\n{s}");
+    assert!(s.contains("LED #") && s.contains("device time: "), "{s}");
+    t.keys(&["C-c"]);
+    t.keys(&["C-]"]);
+    t.ended(10);
 }
