@@ -10,6 +10,7 @@ pub mod board;
 pub mod cli;
 pub mod clock;
 pub mod device;
+pub mod duration;
 pub mod event;
 pub mod flash;
 pub mod frontend;
