@@ -348,9 +348,11 @@ fn legend_keys_do_what_they_say_and_the_monitor_keeps_its_history() {
     assert!(history.contains("hold P12 for 4.5s"), "{history}");
 
     // A new run with the same state directory: Up recalls the last command.
-    let t2 = Term::start("run --fresh", &[]);
-    std::fs::create_dir_all(t2.file("state/pycom-sim")).unwrap();
-    std::fs::write(t2.file("state/pycom-sim/monitor_history"), &history).unwrap();
+    let state = t.file("state");
+    let t2 = Term::start(
+        "run --fresh",
+        &[("XDG_STATE_HOME", state.to_str().unwrap())],
+    );
     t2.wait_for(20, "the prompt", |s| s.contains(">>>"));
     t2.keys(&["C-t", ":"]);
     t2.wait_for(5, "the monitor prompt", |s| s.contains("(pycom-sim)"));

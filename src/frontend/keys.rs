@@ -53,6 +53,11 @@ pub struct KeyParser {
 }
 
 impl KeyParser {
+    /// A Ctrl-T waits for its key.
+    pub fn pending(&self) -> bool {
+        self.prefix
+    }
+
     pub fn feed(&mut self, bytes: &[u8]) -> Vec<KeyAction> {
         let mut out = Vec::new();
         let mut pending = Vec::new();

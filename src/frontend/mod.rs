@@ -325,7 +325,8 @@ fn writer_loop(
                 dirty = true;
             }
             Ok(Msg::Note(text)) => {
-                note = Some((text, Instant::now()));
+                // An empty note clears the one shown.
+                note = (!text.is_empty()).then(|| (text, Instant::now()));
                 dirty = true;
             }
             Ok(Msg::Print(text)) => {
@@ -394,6 +395,7 @@ fn key_loop(
     use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
     use std::io::Read;
     let mut parser = KeyParser::default();
+    let mut prefix_shown = false;
     let mut prompt = Prompt::new(pins);
     let stdin = std::io::stdin();
     let mut buf = [0u8; 256];
@@ -410,7 +412,16 @@ fn key_loop(
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
-        for action in parser.feed(buf.get(..n).unwrap_or_default()) {
+        let actions = parser.feed(buf.get(..n).unwrap_or_default());
+        if parser.pending() {
+            let _ = tx.send(Msg::Note(
+                "Ctrl-T: p P12, g G23, r reset, o power, : prompt, h help, Ctrl-T itself".into(),
+            ));
+            prefix_shown = true;
+        } else if std::mem::take(&mut prefix_shown) {
+            let _ = tx.send(Msg::Note(String::new()));
+        }
+        for action in actions {
             tracing::debug!(?action, "key");
             match action {
                 KeyAction::Send(bytes) => handle.write_uart(&bytes),
