@@ -332,6 +332,19 @@ fn legend_keys_do_what_they_say_and_the_monitor_keeps_its_history() {
     t.keys(&["Enter"]);
     let s = t.wait_for(5, "the pin list", |s| s.contains("P2/G23"));
     assert!(s.contains("P12") && s.contains("3V3"), "{s}");
+    // Typed in one burst: Ctrl-T :, a command and Enter, then a line for the device.
+    let burst: Vec<String> = b"\x14:status\rprint('after the burst')\r"
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let mut args = vec!["send-keys", "-t", "0", "-H"];
+    args.extend(burst.iter().map(String::as_str));
+    t.tmux(&args);
+    t.wait_for(5, "the status and the device's line", |s| {
+        s.contains("(pycom-sim) status")
+            && s.contains("stage: REPL")
+            && s.contains("\nafter the burst")
+    });
     t.keys(&["C-t", ":"]);
     t.literal("hold P99");
     t.keys(&["Enter"]);

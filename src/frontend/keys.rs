@@ -21,8 +21,9 @@ pub enum KeyAction {
     PowerCycle,
     /// Ctrl-T h (or ?): list the keys.
     Help,
-    /// Ctrl-T :: the monitor prompt.
-    Prompt,
+    /// Ctrl-T :: the monitor prompt, with what was typed after it in the same read (a fast
+    /// typist or a paste): that belongs to the prompt, not the device.
+    Prompt(Vec<u8>),
     /// Ctrl-]: leave.
     Quit,
     /// Ctrl-T and a key that means nothing.
@@ -66,7 +67,15 @@ impl KeyParser {
                 out.push(KeyAction::Send(std::mem::take(pending)));
             }
         };
-        for &b in bytes {
+        for (i, &b) in bytes.iter().enumerate() {
+            if self.prefix && b == b':' {
+                self.prefix = false;
+                flush(&mut pending, &mut out);
+                out.push(KeyAction::Prompt(
+                    bytes.get(i + 1..).unwrap_or_default().to_vec(),
+                ));
+                return out;
+            }
             if self.prefix {
                 self.prefix = false;
                 let action = match b {
@@ -79,7 +88,6 @@ impl KeyParser {
                     b'r' | b'R' | 0x12 => KeyAction::Reset,
                     b'o' | b'O' | 0x0F => KeyAction::PowerCycle,
                     b'h' | b'H' | b'?' | 0x08 => KeyAction::Help,
-                    b':' => KeyAction::Prompt,
                     QUIT | b'q' | b'Q' => KeyAction::Quit,
                     other => KeyAction::Unknown(other),
                 };
@@ -122,7 +130,14 @@ mod tests {
         assert_eq!(k.feed(b"\x14"), vec![]);
         assert_eq!(k.feed(b"r"), vec![KeyAction::Reset]);
         assert_eq!(k.feed(b"\x14\x14"), vec![KeyAction::Send(vec![MENU])]);
-        assert_eq!(k.feed(b"\x14:"), vec![KeyAction::Prompt]);
+        assert_eq!(k.feed(b"\x14:"), vec![KeyAction::Prompt(vec![])]);
+        assert_eq!(
+            k.feed(b"a\x14:hold P12\rb"),
+            vec![
+                KeyAction::Send(b"a".to_vec()),
+                KeyAction::Prompt(b"hold P12\rb".to_vec())
+            ]
+        );
         assert_eq!(k.feed(b"\x14z"), vec![KeyAction::Unknown(b'z')]);
         assert_eq!(
             k.feed(b"a\x1db"),

@@ -399,20 +399,27 @@ fn key_loop(
     let mut prompt = Prompt::new(pins);
     let stdin = std::io::stdin();
     let mut buf = [0u8; 256];
+    // Keys typed after a monitor command in the same read, to take before reading again.
+    let mut again: Vec<u8> = Vec::new();
     while !stop.load(Ordering::SeqCst) {
-        let ready = {
-            let fd = stdin.as_fd();
-            let mut fds = [PollFd::new(fd, PollFlags::POLLIN)];
-            poll(&mut fds, PollTimeout::from(100u16)).unwrap_or(0)
+        let input = if again.is_empty() {
+            let ready = {
+                let fd = stdin.as_fd();
+                let mut fds = [PollFd::new(fd, PollFlags::POLLIN)];
+                poll(&mut fds, PollTimeout::from(100u16)).unwrap_or(0)
+            };
+            if ready == 0 {
+                continue;
+            }
+            let n = match stdin.lock().read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            buf.get(..n).unwrap_or_default().to_vec()
+        } else {
+            std::mem::take(&mut again)
         };
-        if ready == 0 {
-            continue;
-        }
-        let n = match stdin.lock().read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => n,
-        };
-        let actions = parser.feed(buf.get(..n).unwrap_or_default());
+        let actions = parser.feed(&input);
         if parser.pending() {
             let _ = tx.send(Msg::Note(
                 "Ctrl-T: p P12, g G23, r reset, o power, : prompt, h help, Ctrl-T itself".into(),
@@ -471,13 +478,14 @@ fn key_loop(
                         printable(b)
                     )));
                 }
-                KeyAction::Prompt => {
+                KeyAction::Prompt(typed) => {
                     let (ack_tx, ack_rx) = mpsc::channel();
                     if tx.send(Msg::PromptOpen(ack_tx)).is_err() {
                         return;
                     }
                     let _ = ack_rx.recv_timeout(Duration::from_secs(2));
-                    let (quit, mute) = prompt.run_once(handle, shared);
+                    let (quit, mute, rest) = prompt.run_once(handle, shared, &typed);
+                    again = rest;
                     let _ = tx.send(Msg::PromptClosed(mute));
                     if quit {
                         let _ = tx.send(Msg::Quit);
@@ -531,23 +539,44 @@ impl Prompt {
         }
     }
 
-    /// One command; returns whether to quit and the device-time span of a transfer.
+    /// One command, starting with what was `typed` after Ctrl-T : (a whole line there is run
+    /// as it is). Returns whether to quit, the device-time span of a transfer, and the keys
+    /// typed after the command's Enter (they go back to the console).
     fn run_once(
         &mut self,
         handle: &DeviceHandle,
         shared: &Mutex<Shared>,
-    ) -> (bool, Option<(u64, u64)>) {
+        typed: &[u8],
+    ) -> (bool, Option<(u64, u64)>, Vec<u8>) {
+        const PROMPT: &str = "(pycom-sim) ";
         let mut out = std::io::stdout();
         let Some(editor) = self.editor.as_mut() else {
             let _ = out.write_all(b"pycom-sim: the monitor prompt cannot use this terminal\r\n");
-            return (false, None);
+            return (false, None, typed.to_vec());
         };
         if let Some(h) = &self.history {
             let _ = editor.load_history(h);
         }
-        let line = match editor.readline("(pycom-sim) ") {
-            Ok(l) => l,
-            Err(_) => return (false, None),
+        let mut rest = Vec::new();
+        let line = match typed.iter().position(|&b| b == b'\r' || b == b'\n') {
+            Some(end) => {
+                let line =
+                    String::from_utf8_lossy(typed.get(..end).unwrap_or_default()).into_owned();
+                let mut after = end + 1;
+                if typed.get(end) == Some(&b'\r') && typed.get(after) == Some(&b'\n') {
+                    after += 1;
+                }
+                rest = typed.get(after..).unwrap_or_default().to_vec();
+                let _ = write!(out, "{PROMPT}{line}\r\n");
+                line
+            }
+            None => {
+                let initial = String::from_utf8_lossy(typed).into_owned();
+                match editor.readline_with_initial(PROMPT, (&initial, "")) {
+                    Ok(l) => l,
+                    Err(_) => return (false, None, rest),
+                }
+            }
         };
         if !line.trim().is_empty() {
             let _ = editor.add_history_entry(line.trim());
@@ -568,7 +597,7 @@ impl Prompt {
             }
         }
         let _ = out.flush();
-        (quit, mute)
+        (quit, mute, rest)
     }
 }
 
