@@ -340,7 +340,14 @@ fn run(args: RunArgs) -> Result<(), String> {
     let events = handle.subscribe();
     let interrupted = install_ctrl_c(&handle);
     if interactive {
-        let outcome = crate::frontend::run_terminal(&handle, events, &board, args.time, None);
+        let session = crate::frontend::Session {
+            time: args.time,
+            // Virtual time on a terminal ends at the idle prompt, as a piped run does.
+            stop_at_idle: args.time == TimeMode::Virtual
+                && args.run_for.is_none()
+                && !transport_config.any(),
+        };
+        let outcome = crate::frontend::run_terminal(&handle, events, &board, session, None);
         drop(transports);
         handle.shutdown();
         return outcome;

@@ -545,3 +545,12 @@ fn output_while_the_monitor_prompt_is_open_is_shown_after_it_none_lost() {
     t.keys(&["C-]"]);
     t.ended(10);
 }
+
+#[test]
+fn a_virtual_run_on_the_terminal_ends_at_the_idle_prompt() {
+    let t = Term::start("run --fresh --time virtual", &[]);
+    let (code, stty) = t.ended(30);
+    assert_eq!(code.trim(), "0");
+    assert_cooked(&stty);
+    assert!(t.screen().contains(">>>"), "{}", t.screen());
+}

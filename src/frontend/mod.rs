@@ -143,15 +143,25 @@ pub fn render_status(
     format!("{swatch}{tail}")
 }
 
+/// How a terminal session runs.
+#[derive(Debug, Clone, Copy)]
+pub struct Session {
+    pub time: TimeMode,
+    /// End once the device is idle (a virtual-time run with nothing else to do, as a piped run
+    /// ends): the board is seen booting, then the shell is back.
+    pub stop_at_idle: bool,
+}
+
 /// Runs the interactive session on this terminal: sets it up, powers the board on, and returns
 /// when the user quits or the device stops. The terminal is restored on every way out.
 pub fn run_terminal(
     handle: &DeviceHandle,
     events: Receiver<Event>,
     board: &Board,
-    time: TimeMode,
+    session: Session,
     mut narrator: Option<Box<dyn Narrator>>,
 ) -> Result<(), String> {
+    let time = session.time;
     let guard = term::TerminalGuard::enable()?;
     let mode = ColourMode::detect();
     tracing::debug!(?mode, size = ?term::size(), "terminal frontend");
@@ -207,10 +217,13 @@ pub fn run_terminal(
         // However the writer ends (a panic included), the key thread stops, so the scope ends.
         let _stop = StopOnDrop(stop_keys.clone());
         let r = writer_loop(
+            Screen {
+                mode,
+                stop_at_idle: session.stop_at_idle,
+            },
             &rx,
             &shared,
             &guard,
-            mode,
             narrator.as_deref_mut(),
             &test_panic,
             handle,
@@ -236,15 +249,23 @@ fn lesson_text(line: &str) -> String {
 }
 
 /// The screen's one writer.
+/// How the writer draws and when it ends.
+#[derive(Debug, Clone, Copy)]
+struct Screen {
+    mode: ColourMode,
+    stop_at_idle: bool,
+}
+
 fn writer_loop(
+    screen: Screen,
     rx: &Receiver<Msg>,
     shared: &Mutex<Shared>,
     guard: &term::TerminalGuard,
-    mode: ColourMode,
     mut narrator: Option<&mut (dyn Narrator + 'static)>,
     test_panic: &str,
     handle: &DeviceHandle,
 ) -> Result<(), String> {
+    let Screen { mode, stop_at_idle } = screen;
     let mut out = std::io::stdout();
     let mut stream = StreamState::default();
     let mut held: Vec<Event> = Vec::new();
@@ -278,7 +299,8 @@ fn writer_loop(
                         _ => {}
                     }
                 }
-                stopped = e.kind == EventKind::Stopped;
+                stopped = e.kind == EventKind::Stopped
+                    || (stop_at_idle && e.kind == EventKind::Idle && !holding);
                 if !matches!(e.kind, EventKind::Uart { .. }) {
                     dirty = true;
                 }

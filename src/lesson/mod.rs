@@ -111,7 +111,16 @@ pub fn command(args: &LessonArgs) -> Result<(), String> {
     let outcome = if scripted {
         script::run(&handle, events, &board, narrator)
     } else {
-        crate::frontend::run_terminal(&handle, events, &board, time, Some(narrator))
+        crate::frontend::run_terminal(
+            &handle,
+            events,
+            &board,
+            crate::frontend::Session {
+                time,
+                stop_at_idle: false,
+            },
+            Some(narrator),
+        )
     };
     handle.shutdown();
     drop(dir);
