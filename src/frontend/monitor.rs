@@ -121,7 +121,7 @@ pub fn parse(line: &str) -> Result<MonitorCommand, String> {
             }),
             [pin, "for", d] => Ok(MonitorCommand::Hold {
                 pin: (*pin).to_string(),
-                for_: Some(crate::cli::parse_duration(d)?),
+                for_: Some(crate::duration::parse_duration(d)?),
             }),
             _ => Err("hold takes a pin and maybe a time: 'hold P12' or 'hold P12 for 4.5s'".into()),
         },

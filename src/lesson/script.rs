@@ -44,7 +44,7 @@ pub fn parse_group(lines: &[String]) -> Result<Vec<Step>, String> {
             continue;
         }
         if let Some(d) = l.strip_prefix("wait ") {
-            offset += crate::cli::parse_duration(d)?;
+            offset += crate::duration::parse_duration(d)?;
             continue;
         }
         if let Some(text) = l.strip_prefix("type ") {
