@@ -123,3 +123,14 @@ fn lesson_alone_lists_them_and_a_bad_name_says_what_exists() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("`pycom-sim lesson` lists them"));
 }
+
+#[test]
+fn os_mkfs_is_the_other_way_to_finish() {
+    let script = WINDOW_1_LEARNER.replace("os.remove('/flash/main.py')", "os.mkfs('/flash')");
+    let out = lesson(&["safe-boot"], &script);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(t.contains(
+        "[lesson] No main.py ran: a normal boot reaches the REPL again. Lesson complete."
+    ));
+}

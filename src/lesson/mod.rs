@@ -29,6 +29,9 @@ pub struct LessonArgs {
     /// waits (the default for a scripted learner on stdin).
     #[arg(long, value_enum)]
     pub time: Option<TimeMode>,
+    /// Write the simulator's own diagnostics (`RUST_LOG=pycom_sim=debug`) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub log: Option<std::path::PathBuf>,
 }
 
 /// The lessons: name and what it teaches.
@@ -74,6 +77,7 @@ pub fn command(args: &LessonArgs) -> Result<(), String> {
     };
     let board = Board::builtin(&args.board).map_err(|e| e.to_string())?;
     let scripted = !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal();
+    crate::frontend::log::init(args.log.as_deref(), !scripted)?;
     let time = args.time.unwrap_or(if scripted {
         TimeMode::Virtual
     } else {
