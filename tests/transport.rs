@@ -78,6 +78,24 @@ impl Sim {
         wait_for(&self.stdout, want, || self.stderr.lock().unwrap().clone());
     }
 
+    /// Waits until the UART text after the last `mark` holds `want` (a prompt after a reboot).
+    fn wait_stdout_after(&self, mark: &str, want: &str) {
+        self.wait_stdout(mark);
+        let start = Instant::now();
+        loop {
+            let text = self.uart();
+            let after = text.rsplit_once(mark).map_or("", |(_, a)| a);
+            if after.contains(want) {
+                return;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "never saw {want:?} after {mark:?}:\n{text}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// The port of the listener the run announced on stderr as `what on ADDR`.
     fn port(&self, what: &str) -> u16 {
         let pattern = format!("{what} on 127.0.0.1:");
@@ -213,10 +231,11 @@ fn mpremote_over_the_pty_runs_code_and_manages_files() {
     );
     // The firmware's own soft-reboot text on UART0.
     mpremote(&pty, &["soft-reset"]);
-    sim.wait_stdout("PYB: soft reboot");
+    sim.wait_stdout_after("PYB: soft reboot", ">>> ");
     // `reset` is machine.reset(): the ROM and bootloader run again; the pty stays.
     mpremote(&pty, &["reset"]);
-    sim.wait_stdout("rst:0x7 (TG0WDT_SYS_RESET)");
+    // The next client connects once the rebooted firmware is at its prompt, as a person would.
+    sim.wait_stdout_after("rst:0x7 (TG0WDT_SYS_RESET)", ">>> ");
     assert_eq!(mpremote(&pty, &["eval", "2+3"]), "5\n");
     // A client that vanished left nothing behind: the terminal's copy shows the prompt again.
     assert!(sim.uart().ends_with(">>> "), "{}", sim.uart());
