@@ -229,12 +229,32 @@ pub fn run_terminal(
             handle,
         );
         stop_keys.store(true, Ordering::SeqCst);
+        // The key thread notices the stop between keys, but not while the monitor prompt blocks
+        // in rustyline's read (a SIGTERM with the prompt open). Then the terminal is given back
+        // and the process ends here instead of waiting for a key that may never come.
+        let deadline = Instant::now() + KEY_THREAD_GRACE;
+        while !keys.is_finished() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        if !keys.is_finished() {
+            term::restore();
+            // The device has said `stopped`; let it finish syncing the flash file.
+            std::thread::sleep(Duration::from_millis(100));
+            if let Err(e) = &r {
+                eprintln!("pycom-sim: {e}");
+            }
+            std::process::exit(i32::from(r.is_err()));
+        }
         let _ = keys.join();
         r
     });
     drop(guard);
     result
 }
+
+/// How long the end of a session waits for the key thread before it stops waiting (see
+/// `run_terminal`).
+const KEY_THREAD_GRACE: Duration = Duration::from_millis(300);
 
 struct StopOnDrop(Arc<AtomicBool>);
 
@@ -276,6 +296,8 @@ fn writer_loop(
     let mut last_draw = Instant::now();
     let mut dirty = true;
     let mut panicked_device = false;
+    // The device-time span of the last put/get's raw-REPL exchange, kept off the screen.
+    let mut last_mute: Option<(u64, u64)> = None;
     let lock = lock_shared;
     loop {
         let msg = rx.recv_timeout(TICK);
@@ -304,9 +326,13 @@ fn writer_loop(
                 if !matches!(e.kind, EventKind::Uart { .. }) {
                     dirty = true;
                 }
+                // The exchange of a put/get can still be on its way through the forwarding
+                // thread after the prompt closed: its device times say it is muted all the same.
+                let late_muted = matches!(e.kind, EventKind::Uart { .. })
+                    && last_mute.is_some_and(|(a, b)| e.time_us >= a && e.time_us <= b);
                 if holding {
                     held.push(e.clone());
-                } else {
+                } else if !late_muted {
                     show_event(&mut out, &mut stream, &e)?;
                 }
                 if let Some(n) = narrator.as_deref_mut() {
@@ -337,6 +363,7 @@ fn writer_loop(
             }
             Ok(Msg::PromptClosed(mute)) => {
                 holding = false;
+                last_mute = mute;
                 for e in held.drain(..) {
                     let muted = matches!(e.kind, EventKind::Uart { .. })
                         && mute.is_some_and(|(a, b)| e.time_us >= a && e.time_us <= b);
