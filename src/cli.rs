@@ -339,13 +339,16 @@ fn run(args: RunArgs) -> Result<(), String> {
     announce(&transports.announcements)?;
     let events = handle.subscribe();
     let interrupted = install_ctrl_c(&handle);
+    // A run ends once its input is used up and the device waits for more: in virtual time
+    // always (a terminal types nothing ahead), in real time when a pipe has ended. `--for` runs
+    // for its time instead, and with a transport open the run serves its clients until stopped.
+    let stop_at_idle = !transport_config.any()
+        && args.run_for.is_none()
+        && (args.time == TimeMode::Virtual || stdin_piped);
     if interactive {
         let session = crate::frontend::Session {
             time: args.time,
-            // Virtual time on a terminal ends at the idle prompt, as a piped run does.
-            stop_at_idle: args.time == TimeMode::Virtual
-                && args.run_for.is_none()
-                && !transport_config.any(),
+            stop_at_idle,
         };
         let outcome = crate::frontend::run_terminal(&handle, events, &board, session, None);
         drop(transports);
@@ -375,8 +378,6 @@ fn run(args: RunArgs) -> Result<(), String> {
     } else {
         forward_keys(&handle);
     }
-    // With a transport open the run serves its clients until it is stopped.
-    let stop_at_idle = !transport_config.any();
     let outcome = print_events(&events, &args, stdin_piped, stop_at_idle, &interrupted);
     drop(transports);
     handle.shutdown();
@@ -488,17 +489,11 @@ fn print_events(
     events: &Receiver<Event>,
     args: &RunArgs,
     stdin_piped: bool,
-    may_stop_at_idle: bool,
+    stop_at_idle: bool,
     _interrupted: &std::sync::atomic::AtomicBool,
 ) -> Result<(), String> {
     let mut out = std::io::stdout().lock();
     let mut input_closed = !stdin_piped;
-    // A run ends once its input is used up and the device waits for more: in virtual time
-    // always (a terminal types nothing ahead), in real time when a pipe has ended. `--for` runs
-    // for its time instead.
-    let stop_at_idle = may_stop_at_idle
-        && args.run_for.is_none()
-        && (args.time == TimeMode::Virtual || stdin_piped);
     while let Ok(event) = events.recv() {
         match args.events {
             Some(EventFormat::Json) => {

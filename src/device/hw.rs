@@ -457,16 +457,17 @@ impl Hw {
     /// A line at a time, so input after a reset (Ctrl-F, `machine.reset()`) reaches the new
     /// boot instead of the FIFO the reset empties, as when a person types it.
     fn deliver_typed(&mut self) -> bool {
-        let Some(end) = self.typed.iter().position(|&b| b < 0x20 || b == 0x7F) else {
-            let line: Vec<u8> = self.typed.drain(..).collect();
-            self.receive_uart(&line);
-            return !line.is_empty();
+        let take = match self.typed.iter().position(|&b| b < 0x20 || b == 0x7F) {
+            Some(end) => {
+                let crlf =
+                    self.typed.get(end) == Some(&b'\r') && self.typed.get(end + 1) == Some(&b'\n');
+                end + 1 + usize::from(crlf)
+            }
+            None => self.typed.len(),
         };
-        let crlf = self.typed.get(end) == Some(&b'\r') && self.typed.get(end + 1) == Some(&b'\n');
-        let take = end + 1 + usize::from(crlf);
         let line: Vec<u8> = self.typed.drain(..take).collect();
         self.receive_uart(&line);
-        true
+        !line.is_empty()
     }
 
     /// Whether code waiting on the clock must stop waiting: a reset, power cut, shutdown,

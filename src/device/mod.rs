@@ -296,9 +296,7 @@ impl Batch<'_> {
     /// Connects a pin to 3V3, GND or nothing, with the others.
     pub fn drive(&mut self, pin: &str, drive: Drive) -> Result<&mut Self, GpioError> {
         let gpio = self.handle.pin(pin)?;
-        self.commands
-            .push(Command::Now(Action::Drive { gpio, drive }));
-        Ok(self)
+        Ok(self.drive_gpio(gpio, drive))
     }
 
     /// Drives a pin at device time `at`.

@@ -190,7 +190,7 @@ fn check_count_argument(args: &FuncArgs, vm: &VirtualMachine) -> PyResult<()> {
         let bytes = match n.try_to_primitive::<i128>(vm) {
             Ok(v) => u128::try_from(v).unwrap_or(0),
             // Beyond i128 either way: only a positive one asks for memory.
-            Err(_) if n.as_bigint().to_string().starts_with('-') => 0,
+            Err(_) if *n.as_bigint() < Default::default() => 0,
             Err(_) => u128::MAX,
         };
         check_fits(bytes, vm)?;

@@ -95,24 +95,24 @@ pub mod dev {
     /// Reads `n` characters from UART0 (at least one; blocks until they arrive).
     #[pyfunction]
     fn read(n: i64, vm: &VirtualMachine) -> PyResult<String> {
-        let want = usize::try_from(n.max(1)).unwrap_or(1);
-        let mut bytes = Vec::with_capacity(want);
-        while bytes.len() < want {
-            bytes.push(uart::read_byte(vm)?);
-        }
-        Ok(String::from_utf8_lossy(&bytes).into_owned())
+        Ok(String::from_utf8_lossy(&read_n(n, vm)?).into_owned())
     }
 
-    /// `sys.stdin.buffer.read(n)`: `n` raw bytes from UART0 (blocks until they arrive), for
-    /// the binary transfers of host tools (rshell).
-    #[pyfunction]
-    fn read_bytes(n: i64, vm: &VirtualMachine) -> PyResult<Vec<u8>> {
+    /// `n` bytes (at least one) from the console, blocking until they arrive.
+    fn read_n(n: i64, vm: &VirtualMachine) -> PyResult<Vec<u8>> {
         let want = usize::try_from(n.max(1)).unwrap_or(1);
         let mut bytes = Vec::with_capacity(want);
         while bytes.len() < want {
             bytes.push(uart::read_byte(vm)?);
         }
         Ok(bytes)
+    }
+
+    /// `sys.stdin.buffer.read(n)`: `n` raw bytes from UART0 (blocks until they arrive), for
+    /// the binary transfers of host tools (rshell).
+    #[pyfunction]
+    fn read_bytes(n: i64, vm: &VirtualMachine) -> PyResult<Vec<u8>> {
+        read_n(n, vm)
     }
 
     /// `sys.stdout.buffer.write(b)`: raw bytes out of the console, not cooked.
