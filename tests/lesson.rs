@@ -118,7 +118,10 @@ fn lesson_alone_lists_them_and_a_bad_name_says_what_exists() {
         .output()
         .unwrap();
     let t = text(&out);
-    assert!(t.contains("safe-boot") && t.contains("bootloader"), "{t}");
+    assert!(
+        t.contains("safe-boot") && t.contains("bootloader") && t.contains("ota-rollback"),
+        "{t}"
+    );
     let out = lesson(&["nope"], "");
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("`pycom-sim lesson` lists them"));
@@ -133,4 +136,67 @@ fn os_mkfs_is_the_other_way_to_finish() {
     assert!(t.contains(
         "[lesson] No main.py ran: a normal boot reaches the REPL again. Lesson complete."
     ));
+}
+
+/// The learner of ota-rollback: window 1 first (the update hangs again), then window 2 (the
+/// previous image, 1.20.2), then a normal reset (the update again: not persistent).
+const ROLLBACK_LEARNER: &str = "\
+type print('anyone there?')
+
+hold P12
+reset
+wait 2s
+release P12
+
+hold P12
+reset
+wait 4.5s
+release P12
+
+type import os; print('on', os.uname().release)
+
+reset
+";
+
+#[test]
+fn ota_rollback_goes_back_to_the_previous_image_in_window_2_for_one_boot() {
+    let out = lesson(&["ota-rollback"], ROLLBACK_LEARNER);
+    let t = text(&out);
+    assert!(
+        out.status.success(),
+        "{t}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said: Vec<&str> = t
+        .lines()
+        .filter_map(|l| l.trim_start_matches('\r').strip_prefix("[lesson] "))
+        .collect();
+    let find = |what: &str| {
+        said.iter()
+            .position(|l| l.contains(what))
+            .unwrap_or_else(|| panic!("the lesson never said {what:?}:\n{t}"))
+    };
+    let stuck = find("1.20.3's frozen start-up took UART0");
+    // The reset lands a millisecond into the group (the stuck update polls the UART each ms).
+    let w1 = find("You released P12 1.999s after reset, in window 1");
+    let w2 = find("You released P12 4.499s after reset, in window 2");
+    let back = find("The REPL is back, on 1.20.2");
+    let again = find("1.20.3 boots again: safe boot is not persistent");
+    assert!(
+        stuck < w1 && w1 < w2 && w2 < back && back < again,
+        "{said:#?}"
+    );
+    // What the learner typed at the stuck update went nowhere; on 1.20.2 the REPL answered.
+    assert!(!t.contains("anyone there?\r\n"), "{t}");
+    assert!(t.contains("on 1.20.2.r4"), "{t}");
+    assert!(
+        t.contains("Pycom MicroPython 1.20.2.r4 [v1.11-ffb0e1c] on 2021-01-12; LoPy4 with ESP32"),
+        "{t}"
+    );
+    // The update hung three times: the first boot, the window-1 safe boot and the last reset.
+    assert_eq!(
+        t.matches("1.20.3: waiting for the modem...").count(),
+        3,
+        "{t}"
+    );
 }

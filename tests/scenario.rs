@@ -178,6 +178,26 @@ fn bad_files_say_where_and_what_was_expected() {
             ":1:9:",
             "the boards are",
         ),
+        (
+            "ota = { image = \"missing.bin\" }\n[[step]]\nreset = true\n",
+            ":1:17:",
+            "cannot read image",
+        ),
+        (
+            "factory = { version = \"1.20.2\", image = \"x.bin\" }\n[[step]]\nreset = true\n",
+            ":1:11:",
+            "factory takes one of version",
+        ),
+        (
+            "[[step]]\nexpect_uart = \"x\"\nsince = \"boot\"\n",
+            ":3:9:",
+            "expected \"power-on\" or \"reset\"",
+        ),
+        (
+            "[[step]]\nwait_uart = \"x\"\nsince = \"reset\"\n",
+            ":3:9:",
+            "`since` does not go with `wait_uart`",
+        ),
     ];
     for (i, (text, at, says)) in cases.iter().enumerate() {
         let path = write(dir.path(), &format!("bad{i}.toml"), text);
@@ -588,4 +608,59 @@ fn a_directory_without_scenarios_is_an_error_not_a_pass() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// The images the page's OTA scenario boots are what `pycom-sim image build` makes today from
+/// the commands in tests/scenarios/images/README.md; and a file that is not an image is refused
+/// when the scenario is read, naming the file.
+#[test]
+fn scenario_images_are_built_by_image_build() {
+    let images = suite_dir().join("images");
+    let readme = std::fs::read_to_string(images.join("README.md")).expect("README");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut built = 0;
+    for line in readme
+        .lines()
+        .filter(|l| l.starts_with("pycom-sim image build"))
+    {
+        let args: Vec<&str> = line.split_whitespace().skip(1).collect();
+        let out_at = args.iter().position(|a| *a == "-o").expect("-o") + 1;
+        let committed = Path::new(env!("CARGO_MANIFEST_DIR")).join(args[out_at]);
+        let fresh = dir.path().join(committed.file_name().expect("name"));
+        let mut cmd = bin();
+        cmd.current_dir(env!("CARGO_MANIFEST_DIR"));
+        for (i, a) in args.iter().enumerate() {
+            cmd.arg(if i == out_at {
+                fresh.as_os_str()
+            } else {
+                a.as_ref()
+            });
+        }
+        let out = cmd.output().expect("image build");
+        assert!(
+            out.status.success(),
+            "{line}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            std::fs::read(&fresh).expect("built") == std::fs::read(&committed).expect("committed"),
+            "{} differs from what `{line}` builds now; rebuild it with that command",
+            committed.display()
+        );
+        built += 1;
+    }
+    assert_eq!(built, 2, "{readme}");
+
+    let not_image = write(dir.path(), "notes.bin", "hello");
+    let path = write(
+        dir.path(),
+        "s.toml",
+        "ota = { image = \"notes.bin\" }\n[[step]]\nreset = true\n",
+    );
+    let e = scenario::load(&path).expect_err("not an image").to_string();
+    assert!(
+        e.contains(&format!("{} is not a firmware image", not_image.display())),
+        "{e}"
+    );
+    assert!(e.contains("make one with `pycom-sim image build`"), "{e}");
 }

@@ -35,7 +35,7 @@ pub struct LessonArgs {
 }
 
 /// The lessons: name and what it teaches.
-pub const LESSONS: [(&str, &str); 2] = [
+pub const LESSONS: [(&str, &str); 3] = [
     (
         "safe-boot",
         "a main.py locks the REPL out; get back in with P12 and reset, see the two windows, and fix it",
@@ -44,7 +44,44 @@ pub const LESSONS: [(&str, &str); 2] = [
         "bootloader",
         "G23 to GND at reset: the ROM's download mode, where firmware updates happen",
     ),
+    (
+        "ota-rollback",
+        "an OTA update that never reaches the REPL; back to the previous image with P12 in window 2",
+    ),
 ];
+
+/// The version of the ota-rollback lesson's broken update.
+pub const BROKEN_VERSION: &str = "1.20.3";
+
+/// What the broken update prints before it takes UART0 away.
+pub const BROKEN_MARKER: &str = "1.20.3: waiting for the modem...";
+
+/// The broken update's frozen `_boot.py`: the same file `tests/scenarios/images` builds
+/// `broken-1.20.3.bin` from, so the lesson and the scenario show one image.
+pub const BROKEN_BOOT_PY: &str =
+    include_str!("../../tests/scenarios/images/broken-1.20.3/_boot.py");
+
+/// The ota-rollback lesson's flash: the default 1.20.2 image in the factory slot and, as
+/// `pycom.ota_finish()` leaves an update, the broken 1.20.3 in ota_0, current.
+fn install_broken_update(flash: &mut crate::flash::FlashFile, board: &Board) -> Result<(), String> {
+    let mut spec = crate::image::default_spec();
+    spec.version = BROKEN_VERSION.to_string();
+    spec.build_date = "2021-06-01".to_string();
+    spec.frozen = vec![
+        ("_boot.py".to_string(), BROKEN_BOOT_PY.to_string()),
+        ("_main.py".to_string(), String::new()),
+    ];
+    let bytes = crate::image::build_image(&spec);
+    flash
+        .erase_and_write(board.ota0_offset(), &bytes)
+        .map_err(|e| format!("cannot write the OTA image: {e}"))?;
+    let record = pycom_boot::otadata::read_record(flash, board.otadata_offset())
+        .map_err(|e| format!("cannot read otadata: {e:?}"))?;
+    let next = pycom_boot::updates::after_ota_finish(&record, bytes.len() as u32);
+    pycom_boot::otadata::write_record(flash, board.otadata_offset(), &next)
+        .map(|_| ())
+        .map_err(|e| format!("cannot write otadata: {e:?}"))
+}
 
 /// The text main.py of the safe-boot lesson prints before it cuts the UART.
 pub const LOCKOUT_MARKER: &str = "main.py: taking the REPL off UART0";
@@ -63,15 +100,16 @@ pub fn command(args: &LessonArgs) -> Result<(), String> {
         for (n, what) in LESSONS {
             println!("  {n:<12} {what}");
         }
-        println!("  {:<12} (comes with the OTA issue)", "ota-rollback");
         return Ok(());
     };
     let narrator: Box<dyn Narrator> = match name {
         "safe-boot" => Box::new(SafeBoot::default()),
         "bootloader" => Box::new(Bootloader::default()),
+        "ota-rollback" => Box::new(OtaRollback::default()),
         other => {
             return Err(format!(
-                "no lesson named '{other}'; `pycom-sim lesson` lists them (safe-boot, bootloader)"
+                "no lesson named '{other}'; `pycom-sim lesson` lists them (safe-boot, \
+                 bootloader, ota-rollback)"
             ));
         }
     };
@@ -100,6 +138,9 @@ pub fn command(args: &LessonArgs) -> Result<(), String> {
         if name == "safe-boot" {
             crate::fs::write_file(&mut flash, board.fs, "/main.py", LOCKOUT_MAIN_PY.as_bytes())
                 .map_err(|e| e.to_string())?;
+        }
+        if name == "ota-rollback" {
+            install_broken_update(&mut flash, &board)?;
         }
         flash.sync().map_err(|e| e.to_string())?;
     }
@@ -399,5 +440,158 @@ impl Narrator for Bootloader {
 
     fn finished(&self) -> bool {
         self.step == LoaderStep::Done
+    }
+}
+
+/// Where the ota-rollback lesson is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum RollbackStep {
+    /// The first boot: the update runs and takes UART0.
+    #[default]
+    Stuck,
+    /// Waiting for a safe boot into the previous image.
+    AwaitWindow2,
+    /// On the previous image: waiting for a normal reset that shows the update back.
+    AwaitNormal,
+    Done,
+}
+
+/// `pycom-sim lesson ota-rollback`: the page's "useful if you flashed a OTA update that breaks
+/// the device".
+#[derive(Debug, Default)]
+pub struct OtaRollback {
+    step: RollbackStep,
+    reset_at_us: u64,
+    released_after_us: Option<u64>,
+    /// The current boot's decision: (slot, version, safe_boot).
+    decision: Option<(String, String, String)>,
+    /// Whether this boot's prompt has been talked about (the device idles at every key).
+    told: bool,
+}
+
+impl Narrator for OtaRollback {
+    fn intro(&mut self) -> Vec<String> {
+        vec![format!(
+            "Lesson: rolling back an OTA update. This board has just taken an update to \
+             {BROKEN_VERSION} (pycom.ota_finish() made ota_0 current); the factory slot still \
+             holds 1.20.2. Watch the update boot."
+        )]
+    }
+
+    fn on_event(&mut self, event: &Event, state: &BoardState) -> Vec<String> {
+        let mut say = Vec::new();
+        match &event.kind {
+            EventKind::Reset { .. } => {
+                self.reset_at_us = event.time_us;
+                self.released_after_us = None;
+                self.decision = None;
+            }
+            EventKind::Drive { drive, gpio, .. }
+                if Some(*gpio) == state.p12_gpio()
+                    && *drive == Drive::Floating
+                    && state.stage == Stage::Bootloader =>
+            {
+                self.released_after_us = Some(event.time_us.saturating_sub(self.reset_at_us));
+            }
+            EventKind::Boot {
+                slot,
+                version,
+                safe_boot,
+                ..
+            } => {
+                self.decision = Some((slot.clone(), version.clone(), safe_boot.clone()));
+                self.told = false;
+                say.extend(self.on_boot(slot, version, safe_boot));
+            }
+            EventKind::Idle if state.stage == Stage::Firmware => say.extend(self.on_idle()),
+            _ => {}
+        }
+        say
+    }
+
+    fn finished(&self) -> bool {
+        self.step == RollbackStep::Done
+    }
+}
+
+impl OtaRollback {
+    fn released(&self) -> String {
+        match self.released_after_us {
+            Some(us) => format!("You released P12 {} after reset", seconds(us)),
+            None => "P12 was released".into(),
+        }
+    }
+
+    fn on_boot(&mut self, slot: &str, version: &str, safe_boot: &str) -> Vec<String> {
+        let mut say = Vec::new();
+        match (self.step, safe_boot) {
+            (RollbackStep::AwaitWindow2, "previous") => {
+                say.push(format!(
+                    "{}, in window 2 (the fast blink, 3.1-6.1 s): the bootloader chose the \
+                     previous OTA image, {version} in the {slot} slot, and skipped the scripts. \
+                     Watch its banner.",
+                    self.released()
+                ));
+                self.step = RollbackStep::AwaitNormal;
+            }
+            (RollbackStep::AwaitWindow2, "factory") => {
+                say.push(format!(
+                    "You held P12 through both windows: the factory image ({version}) boots, \
+                     which here is also the image before the update. Scripts skipped."
+                ));
+                self.step = RollbackStep::AwaitNormal;
+            }
+            (RollbackStep::AwaitWindow2, "current") => say.push(format!(
+                "{}, in window 1 (the slow blink): scripts skipped, but the same image, \
+                 {version}. Its frozen start-up runs even in safe boot, so it hangs again. Hold \
+                 P12 (Ctrl-T p), reset (Ctrl-T r) and release it in window 2, after the blink \
+                 speeds up.",
+                self.released()
+            )),
+            (RollbackStep::AwaitWindow2, _) => say.push(
+                "P12 was not high when the bootloader looked, so the update booted again. Hold \
+                 P12 first (Ctrl-T p), then press reset (Ctrl-T r)."
+                    .into(),
+            ),
+            (RollbackStep::AwaitNormal, "none") if version == BROKEN_VERSION => {
+                say.push(format!(
+                    "{version} boots again: safe boot is not persistent, its choice lasted one \
+                     boot. To leave the update behind for good, put a good image on the board: \
+                     another OTA update (pycom.ota_write, FTP to /flash/sys/appimg.bin, or \
+                     `pycom-sim ota good.bin`), or the Firmware Updater's way, `pycom-sim \
+                     update good.bin --auto`, which writes the factory slot; after that, window \
+                     2 has no previous image to go back to. Lesson complete. (Ctrl-] leaves.)"
+                ));
+                self.step = RollbackStep::Done;
+            }
+            _ => {}
+        }
+        say
+    }
+
+    fn on_idle(&mut self) -> Vec<String> {
+        let Some((_, version, safe_boot)) = self.decision.clone() else {
+            return Vec::new();
+        };
+        if std::mem::replace(&mut self.told, true) {
+            return Vec::new();
+        }
+        match self.step {
+            RollbackStep::Stuck if version == BROKEN_VERSION => {
+                self.step = RollbackStep::AwaitWindow2;
+                vec![format!(
+                    "{version}'s frozen start-up took UART0 for a modem and waits for ever: no \
+                     boot.py, no main.py, no REPL; type something, nothing answers. Window 1 \
+                     would not help (the frozen start-up runs in safe boot too). Hold P12 to 3V3 \
+                     (Ctrl-T p), press reset (Ctrl-T r), wait for the orange blink to speed up \
+                     (3 s), then release P12 (Ctrl-T p)."
+                )]
+            }
+            RollbackStep::AwaitNormal if safe_boot != "none" => vec![format!(
+                "The REPL is back, on {version}. Now release P12 if you still hold it and press \
+                 reset (Ctrl-T r) once more."
+            )],
+            _ => Vec::new(),
+        }
     }
 }

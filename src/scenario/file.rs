@@ -73,7 +73,10 @@ struct RawScenario {
     /// SD card contents (a fresh host directory): path → content. Present means a card is in.
     sd: Option<BTreeMap<String, String>>,
     /// An OTA image in ota_0, as `pycom.ota_finish()` leaves it.
-    ota: Option<Spanned<RawOta>>,
+    ota: Option<Spanned<RawSlotImage>>,
+    /// The factory slot's image (default: the simulator's own 1.20.2 image), as the Firmware
+    /// Updater leaves it.
+    factory: Option<Spanned<RawSlotImage>>,
     /// The REPL's texts and protocol: `pycom` (the default) or `micropython`.
     repl_profile: Option<Spanned<String>>,
     /// Pins tied to 3V3 from power-on.
@@ -88,8 +91,11 @@ struct RawScenario {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawOta {
-    version: String,
+struct RawSlotImage {
+    /// An image the simulator builds with this version (`image build --version`).
+    version: Option<String>,
+    /// An image file, relative to the scenario (made with `pycom-sim image build`).
+    image: Option<Spanned<String>>,
     /// The image is damaged after it was built, so its check at boot fails (rollback).
     #[serde(default)]
     corrupt: bool,
@@ -182,6 +188,10 @@ struct RawStep {
     expect_boot: Option<Spanned<RawBoot>>,
     expect_reset_cause: Option<Spanned<String>>,
     expect_file: Option<Spanned<RawFile>>,
+    expect_uart: Option<Spanned<String>>,
+    expect_uart_regex: Option<Spanned<String>>,
+    /// For `expect_uart*`: look at the text since `"power-on"` (the default) or the last `"reset"`.
+    since: Option<Spanned<String>>,
 }
 
 /// The action keys a step may have, one of them.
@@ -209,6 +219,8 @@ pub const ACTIONS: &[&str] = &[
     "expect_boot",
     "expect_reset_cause",
     "expect_file",
+    "expect_uart",
+    "expect_uart_regex",
 ];
 
 // ----- the checked scenario --------------------------------------------------------------------
@@ -221,11 +233,20 @@ pub enum FlashStart {
     Copy(PathBuf),
 }
 
-/// An OTA image to install before power-on.
+/// A firmware image to place in a slot before power-on.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Ota {
-    pub version: String,
+pub struct SlotImage {
+    pub source: ImageSource,
     pub corrupt: bool,
+}
+
+/// Where a slot's image comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImageSource {
+    /// Built by the simulator with this version.
+    Version(String),
+    /// An image file (checked when the scenario is read).
+    File(PathBuf),
 }
 
 /// A checked scenario, ready to run.
@@ -237,7 +258,10 @@ pub struct Scenario {
     pub flash: FlashStart,
     pub files: Vec<(String, String)>,
     pub sd: Option<Vec<(String, String)>>,
-    pub ota: Option<Ota>,
+    /// The image in ota_0, made the current one as `pycom.ota_finish()` makes it.
+    pub ota: Option<SlotImage>,
+    /// The image in the factory slot, if not the default.
+    pub factory: Option<SlotImage>,
     pub repl_profile: crate::device::ReplProfile,
     /// Pins driven before power-on.
     pub start_pins: Vec<(u8, Drive)>,
@@ -334,6 +358,18 @@ pub enum StepAction {
     ExpectBoot(BootExpect),
     ExpectResetCause(String),
     ExpectFile(FileExpect),
+    /// The UART has printed this already (since power-on or the last reset); nothing runs.
+    ExpectUart {
+        what: TextMatch,
+        since: Since,
+    },
+}
+
+/// Where an `expect_uart` starts looking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Since {
+    PowerOn,
+    LastReset,
 }
 
 /// What a boot decision must say; `None` fields are not checked.
@@ -456,10 +492,55 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, FileError> {
             })
             .collect()
     });
-    let ota = raw.ota.as_ref().map(|o| Ota {
-        version: o.get_ref().version.clone(),
-        corrupt: o.get_ref().corrupt,
-    });
+    let slot_image = |key: &str, o: &Spanned<RawSlotImage>| -> Result<SlotImage, FileError> {
+        let raw_image = o.get_ref();
+        let source = match (&raw_image.version, &raw_image.image) {
+            (Some(v), None) => {
+                crate::image::validate_version(v).map_err(|e| err(o.span(), e.to_string()))?;
+                ImageSource::Version(v.clone())
+            }
+            (None, Some(f)) => {
+                let file = path.parent().unwrap_or(Path::new(".")).join(f.get_ref());
+                let bytes = std::fs::read(&file).map_err(|e| {
+                    err(
+                        f.span(),
+                        format!(
+                            "cannot read image {}: {e}; give an image file relative to this \
+                             scenario (made with `pycom-sim image build`)",
+                            file.display()
+                        ),
+                    )
+                })?;
+                if let Err(e) = crate::image::parse_image(&bytes) {
+                    return Err(err(
+                        f.span(),
+                        format!(
+                            "{} is not a firmware image ({e}); make one with `pycom-sim image \
+                             build`",
+                            file.display()
+                        ),
+                    ));
+                }
+                ImageSource::File(file)
+            }
+            _ => {
+                return Err(err(
+                    o.span(),
+                    format!("{key} takes one of version = \"1.20.2.r7\" or image = \"fw.bin\""),
+                ));
+            }
+        };
+        Ok(SlotImage {
+            source,
+            corrupt: raw_image.corrupt,
+        })
+    };
+    let ota = raw.ota.as_ref().map(|o| slot_image("ota", o)).transpose()?;
+    let factory = raw
+        .factory
+        .as_ref()
+        .map(|o| slot_image("factory", o))
+        .transpose()?;
     let repl_profile = match raw.repl_profile.as_ref().map(|p| (p, p.get_ref().as_str())) {
         None | Some((_, "pycom")) => crate::device::ReplProfile::Pycom,
         Some((_, "micropython")) => crate::device::ReplProfile::Micropython,
@@ -502,12 +583,13 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, FileError> {
                 ));
             }
         };
-        let takes = |key: &str, allowed: &[&str]| -> Result<(), FileError> {
+        // An option the step's action does not take is reported where the option is written.
+        let takes = |key: &str, at: Range<usize>, allowed: &[&str]| -> Result<(), FileError> {
             if allowed.contains(&action_name) {
                 Ok(())
             } else {
                 Err(err(
-                    span.clone(),
+                    at,
                     format!(
                         "`{key}` does not go with `{action_name}`; it goes with {}",
                         allowed.join(", ")
@@ -524,15 +606,32 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, FileError> {
             "wait_idle",
             "eval",
         ];
-        if s.timeout.is_some() {
-            takes("timeout", WAITS)?;
+        if let Some(t) = &s.timeout {
+            takes("timeout", t.span(), WAITS)?;
         }
-        if s.hold_for.is_some() {
-            takes("for", &["hold_high", "hold_low"])?;
+        if let Some(f) = &s.hold_for {
+            takes("for", f.span(), &["hold_high", "hold_low"])?;
         }
-        if s.expect.is_some() {
-            takes("expect", &["eval"])?;
+        if let Some(e) = &s.expect {
+            takes("expect", e.span(), &["eval"])?;
         }
+        if let Some(v) = &s.since {
+            takes("since", v.span(), &["expect_uart", "expect_uart_regex"])?;
+        }
+        let since = match &s.since {
+            None => Since::PowerOn,
+            Some(v) if v.get_ref() == "power-on" => Since::PowerOn,
+            Some(v) if v.get_ref() == "reset" => Since::LastReset,
+            Some(v) => {
+                return Err(err(
+                    v.span(),
+                    format!(
+                        "unknown since '{}'; expected \"power-on\" or \"reset\"",
+                        v.get_ref()
+                    ),
+                ));
+            }
+        };
         let timeout = match &s.timeout {
             Some(t) => duration(t)?,
             None => default_timeout,
@@ -661,6 +760,18 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, FileError> {
             StepAction::ExpectResetCause(c.get_ref().clone())
         } else if let Some(f) = &s.expect_file {
             StepAction::ExpectFile(file_expect(f.get_ref(), &err)?)
+        } else if let Some(t) = &s.expect_uart {
+            StepAction::ExpectUart {
+                what: TextMatch::Contains(t.get_ref().clone()),
+                since,
+            }
+        } else if let Some(t) = &s.expect_uart_regex {
+            let r = regex::Regex::new(t.get_ref())
+                .map_err(|e| err(t.span(), format!("not a regex: {e}")))?;
+            StepAction::ExpectUart {
+                what: TextMatch::Regex(r),
+                since,
+            }
         } else {
             unreachable!("present_actions found {action_name}")
         };
@@ -685,6 +796,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, FileError> {
         files,
         sd,
         ota,
+        factory,
         repl_profile,
         start_pins,
         steps,
@@ -743,6 +855,8 @@ fn present_actions(s: &RawStep) -> Vec<(&'static str, Range<usize>)> {
         ("expect_boot", span(&s.expect_boot)),
         ("expect_reset_cause", span(&s.expect_reset_cause)),
         ("expect_file", span(&s.expect_file)),
+        ("expect_uart", span(&s.expect_uart)),
+        ("expect_uart_regex", span(&s.expect_uart_regex)),
     ];
     let mut present: Vec<_> = all
         .into_iter()

@@ -18,7 +18,10 @@ use crate::flash::{FlashFile, OpenOptions};
 use crate::gpio::Drive;
 use crate::image;
 
-use super::file::{BootExpect, FileExpect, FlashStart, Scenario, StepAction, TextMatch, Volume};
+use super::file::{
+    BootExpect, FileExpect, FlashStart, ImageSource, Scenario, Since, SlotImage, StepAction,
+    TextMatch, Volume,
+};
 
 /// How a step, or a whole scenario, ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -202,7 +205,7 @@ impl Run {
             FlashStart::Fresh => std::fs::write(&flash_path, fresh_flash(&board)?.as_slice())
                 .map_err(|e| format!("cannot write the scenario's flash file: {e}"))?,
         }
-        if !scenario.files.is_empty() || scenario.ota.is_some() {
+        if !scenario.files.is_empty() || scenario.ota.is_some() || scenario.factory.is_some() {
             prepare_flash(scenario, &flash_path)?;
         }
         let sd_dir = match &scenario.sd {
@@ -516,6 +519,7 @@ impl Run {
                 })
             }
             StepAction::ExpectFile(f) => self.expect_file(f),
+            StepAction::ExpectUart { what, since } => self.expect_uart(what, *since),
         })
     }
 
@@ -769,6 +773,31 @@ impl Run {
         }
     }
 
+    /// Whether the UART printed `what` since power-on or since the last reset (the text the
+    /// chip printed after its last `reset` event).
+    fn expect_uart(&self, what: &TextMatch, since: Since) -> Outcome {
+        let from = match since {
+            Since::PowerOn => 0,
+            Since::LastReset => self
+                .log
+                .iter()
+                .rposition(|e| matches!(e.kind, EventKind::Reset { .. }))
+                .unwrap_or(0),
+        };
+        let text = uart_text(&self.log[from..]);
+        let shown = match what {
+            TextMatch::Contains(s) => format!("{s:?}"),
+            TextMatch::Regex(r) => format!("/{}/", r.as_str()),
+        };
+        let when = match since {
+            Since::PowerOn => "since power-on",
+            Since::LastReset => "since the last reset",
+        };
+        check(what.is_match(&text), || {
+            format!("the UART has not printed {shown} {when}")
+        })
+    }
+
     fn snapshot(&self) -> Snapshot {
         let text = uart_text(&self.log);
         let lines: Vec<&str> = text.split('\n').collect();
@@ -911,15 +940,14 @@ fn prepare_flash(scenario: &Scenario, path: &Path) -> Result<(), String> {
         crate::fs::write_file(&mut flash, board.fs, name, text.as_bytes())
             .map_err(|e| format!("cannot put {name} in /flash: {e}"))?;
     }
+    if let Some(factory) = &scenario.factory {
+        let bytes = slot_bytes(factory)?;
+        flash
+            .erase_and_write(board.factory_offset(), &bytes)
+            .map_err(|e| format!("cannot write the factory image: {e}"))?;
+    }
     if let Some(ota) = &scenario.ota {
-        let mut bytes = image::build_image(&image::ImageSpec {
-            version: ota.version.clone(),
-            ..image::default_spec()
-        });
-        if ota.corrupt {
-            let middle = bytes.len() / 2;
-            bytes[middle] ^= 0x40;
-        }
+        let bytes = slot_bytes(ota)?;
         flash
             .erase_and_write(board.ota0_offset(), &bytes)
             .map_err(|e| format!("cannot write the OTA image: {e}"))?;
@@ -930,6 +958,25 @@ fn prepare_flash(scenario: &Scenario, path: &Path) -> Result<(), String> {
             .map_err(|e| format!("cannot write otadata: {e:?}"))?;
     }
     Ok(())
+}
+
+/// The bytes a slot gets: an image built with the version, or the image file; damaged after
+/// it was built if `corrupt` says so (then its check at boot fails).
+fn slot_bytes(slot: &SlotImage) -> Result<Vec<u8>, String> {
+    let mut bytes = match &slot.source {
+        ImageSource::Version(v) => image::build_image(&image::ImageSpec {
+            version: v.clone(),
+            ..image::default_spec()
+        }),
+        ImageSource::File(path) => {
+            std::fs::read(path).map_err(|e| format!("cannot read image {}: {e}", path.display()))?
+        }
+    };
+    if slot.corrupt {
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0x40;
+    }
+    Ok(bytes)
 }
 
 /// A file in the /flash FAT of a running device's flash file, or `None` if it is not there.
