@@ -40,6 +40,10 @@ pub enum Command {
     Fs(crate::fs_cli::FsArgs),
     /// Learn safe boot and bootloader mode on a board set up for it; no name lists the lessons.
     Lesson(crate::lesson::LessonArgs),
+    /// Flash an image as Pycom's Firmware Updater does (ROM download mode; factory slot).
+    Update(crate::update::UpdateArgs),
+    /// Deliver an image to a stopped flash file as pycom.ota_start/ota_write/ota_finish do.
+    Ota(crate::update::OtaArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -210,6 +214,8 @@ pub fn main_with(cli: Cli) -> Result<(), String> {
         }
         Some(Command::Fs(args)) => crate::fs_cli::command(&args),
         Some(Command::Lesson(args)) => crate::lesson::command(&args),
+        Some(Command::Update(args)) => crate::update::update_command(&args),
+        Some(Command::Ota(args)) => crate::update::ota_command(&args),
         Some(Command::Boards) => {
             print!("{}", crate::board::list_text());
             Ok(())

@@ -1,21 +1,26 @@
-//! The `/flash` FAT filesystem, stored in the fs region of the NOR flash.
+//! The `/flash` filesystem inside the fs region of the NOR flash: FAT ([`fat`]) or LittleFS
+//! ([`littlefs`]), as the firmware chooses by the config block's `boot_fs_type` byte (reference
+//! §11.1: 0 FAT, 1 LittleFS, erased → LittleFS).
 //!
-//! The firmware runs FatFS on 512-byte sectors over a one-block cache of the flash's 4 KiB erase
-//! blocks (`esp32/fatfs/src/drivers/sflash_diskio.c`): a write loads the block into the cache and
-//! changes it there; when another block is needed, or FatFS syncs, the cached block is erased and
-//! programmed back. [`FlashDisk`] does the same, so the flash sees the same erase/program pattern
-//! and a power cut between erase and program loses what it would lose on the module.
+//! The helpers here (`read_file`, `write_file`, `list_dir`, …) work on whichever of the two the
+//! region holds, so their callers (the device's `os` module, `pycom-sim fs`, scenarios, FTP)
+//! never ask. Which one is *mounted at boot* is the config byte's business ([`mount_at_boot`]);
+//! between `pycom.bootmgr(fs_type=…)` and the next boot the region still holds the old type, and
+//! the running firmware keeps using it, as the module does.
 //!
-//! Every helper here mounts the volume, does one thing, unmounts and flushes the cache, so when a
-//! helper returns its work is in the flash file. Paths are absolute inside the volume
-//! (`/main.py`, `/lib/x.py`); the Python runtime maps `/flash/...` onto them.
+//! Every helper mounts the volume, does one thing and lets go, so when it returns its work is in
+//! the flash file. Paths are absolute inside the volume (`/main.py`, `/lib/x.py`); the Python
+//! runtime maps `/flash/...` onto them.
 
-use std::io::{self, Read, Seek, SeekFrom, Write};
+pub mod fat;
+pub mod littlefs;
 
-use fatfs::{FileSystem, FormatVolumeOptions, FsOptions};
+use std::io;
 
-use crate::board::Region;
-use crate::flash::{FlashError, FlashFile, SECTOR_SIZE};
+use crate::board::{Board, Region};
+use crate::flash::{CONFIG_BOOT_FS_TYPE, FlashError, FlashFile};
+
+pub use fat::{FlashDisk, FlashFs, with_fs};
 
 /// `/main.py` as the firmware creates it (`mptask.c:133`).
 pub const MAIN_PY: &[u8] = b"# main.py -- put your code here!\r\n";
@@ -26,8 +31,72 @@ pub const DEFAULT_DIRS: [&str; 3] = ["/sys", "/lib", "/cert"];
 /// FatFS sector size on the module (`sflash_diskio.h`).
 pub const FAT_SECTOR_SIZE: u16 = 512;
 
-/// A mounted `/flash` volume, as [`with_fs`] lends it.
-pub type FlashFs<'d, 'f> = FileSystem<&'d mut FlashDisk<'f>>;
+#[cfg(test)]
+thread_local! {
+    /// Tests only: how many more erases and programs reach the flash before the power goes
+    /// (`None`: no cut). Everything after the cut fails without touching the chip, as on a
+    /// module that lost power.
+    pub(crate) static POWER_LEFT: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
+}
+
+/// Whether the power is still on for one more erase or program (always, outside tests).
+pub(crate) fn powered() -> bool {
+    #[cfg(test)]
+    {
+        POWER_LEFT.with(|left| match left.get() {
+            None => true,
+            Some(0) => false,
+            Some(n) => {
+                left.set(Some(n - 1));
+                true
+            }
+        })
+    }
+    #[cfg(not(test))]
+    {
+        true
+    }
+}
+
+/// The two filesystems the firmware can put on `/flash`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FsKind {
+    Fat,
+    LittleFs,
+}
+
+impl FsKind {
+    /// `boot_fs_type` as `config_get_boot_fs_type` and the mount read it: 1 and erased (0xFF)
+    /// are LittleFS; 0, and anything else, FAT (`mptask.c` tests `== 0x01`).
+    pub fn from_config_byte(byte: u8) -> FsKind {
+        match byte {
+            1 | 0xFF => FsKind::LittleFs,
+            _ => FsKind::Fat,
+        }
+    }
+
+    /// The byte `pycom.bootmgr(fs_type=…)` stores.
+    pub fn config_byte(self) -> u8 {
+        match self {
+            FsKind::Fat => 0,
+            FsKind::LittleFs => 1,
+        }
+    }
+
+    /// How `pycom.bootmgr()` names it.
+    pub fn name(self) -> &'static str {
+        match self {
+            FsKind::Fat => "FAT",
+            FsKind::LittleFs => "LittleFS",
+        }
+    }
+}
+
+impl std::fmt::Display for FsKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
 
 /// What went wrong with the filesystem.
 #[derive(Debug, thiserror::Error)]
@@ -36,8 +105,20 @@ pub enum FsError {
     Flash(#[from] FlashError),
     #[error("the fs region {offset:#x}+{size:#x} is not whole 4 KiB blocks inside the flash")]
     BadRegion { offset: u32, size: u32 },
-    #[error("there is no FAT filesystem in the fs region ({0})")]
+    #[error(
+        "there is no FAT or LittleFS filesystem in the fs region ({0}); booting the flash file \
+         (pycom-sim run) formats it as the config block says, as the module does"
+    )]
     NoFilesystem(String),
+    #[error("{path}: no space left on /flash")]
+    NoSpace { path: String },
+    #[error(
+        "{path}: the LittleFS metadata is corrupt; os.fsformat('/flash') on the device, or \
+         pycom-sim run --reformat, gives an empty one"
+    )]
+    Corrupt { path: String },
+    #[error("{0}")]
+    Unsupported(String),
     #[error("{path}: no such file or directory")]
     NotFound { path: String },
     #[error("{path}: already exists")]
@@ -58,365 +139,13 @@ pub enum FsError {
     },
 }
 
-impl FsError {
-    /// Turns a fatfs error about `path` into the matching variant. Flash errors travel through
-    /// fatfs inside `io::Error` and come back out as themselves.
-    fn from_io(path: &str, err: io::Error) -> FsError {
-        let path = path.to_owned();
-        let kind = err.kind();
-        let message = err.to_string();
-        if err
-            .get_ref()
-            .is_some_and(|inner| inner.downcast_ref::<FlashError>().is_some())
-        {
-            if let Some(inner) = err.into_inner()
-                && let Ok(flash) = inner.downcast::<FlashError>()
-            {
-                return FsError::Flash(*flash);
-            }
-            return FsError::Io {
-                path,
-                source: io::Error::new(kind, message),
-            };
-        }
-        match (kind, message.as_str()) {
-            (io::ErrorKind::NotFound, _) => FsError::NotFound { path },
-            (io::ErrorKind::AlreadyExists, _) => FsError::AlreadyExists { path },
-            (_, "Is a directory") => FsError::IsADirectory { path },
-            (_, "Not a directory") => FsError::NotADirectory { path },
-            (_, "Directory not empty") => FsError::NotEmpty { path },
-            (_, "File name is empty" | "File name too long")
-            | (_, "File name contains unsupported characters") => FsError::InvalidPath {
-                path,
-                reason: message,
-            },
-            _ => FsError::Io { path, source: err },
-        }
-    }
-}
-
-/// The fs region as a `Read + Write + Seek` disk for fatfs, through a one-block write-back cache
-/// of 4 KiB erase blocks, as the firmware's `sflash_diskio` keeps one.
-///
-/// Dropping it without [`FlashDisk::flush`] loses the cached block, as a power cut would; the
-/// helpers in this module always flush.
-#[derive(Debug)]
-pub struct FlashDisk<'f> {
-    flash: &'f mut FlashFile,
-    base: u32,
-    len: u32,
-    pos: u64,
-    cache: Option<CachedBlock>,
-}
-
-#[derive(Debug)]
-struct CachedBlock {
-    /// Block index within the region.
-    index: u32,
-    data: Vec<u8>,
-    dirty: bool,
-}
-
-impl<'f> FlashDisk<'f> {
-    /// A disk over `region` of `flash`; the region must be whole sectors inside the chip.
-    pub fn new(flash: &'f mut FlashFile, region: Region) -> Result<FlashDisk<'f>, FsError> {
-        let end = u64::from(region.offset) + u64::from(region.size);
-        if !region.offset.is_multiple_of(SECTOR_SIZE)
-            || !region.size.is_multiple_of(SECTOR_SIZE)
-            || region.size == 0
-            || end > u64::from(flash.size())
-        {
-            return Err(FsError::BadRegion {
-                offset: region.offset,
-                size: region.size,
-            });
-        }
-        Ok(FlashDisk {
-            flash,
-            base: region.offset,
-            len: region.size,
-            pos: 0,
-            cache: None,
-        })
-    }
-
-    /// Writes the cached block back if it changed: erase its sector, program it. A block that
-    /// ends up identical to the flash is left alone, sparing an erase.
-    pub fn flush_cache(&mut self) -> Result<(), FlashError> {
-        let Some(block) = self.cache.as_mut() else {
-            return Ok(());
-        };
-        if !block.dirty {
-            return Ok(());
-        }
-        let addr = self.base + block.index * SECTOR_SIZE;
-        let mut current = vec![0u8; SECTOR_SIZE as usize];
-        self.flash.read(addr, &mut current)?;
-        if current != block.data {
-            self.flash.erase(addr, addr + SECTOR_SIZE)?;
-            self.flash.write(addr, &block.data)?;
-        }
-        block.dirty = false;
-        Ok(())
-    }
-
-    /// Makes `index` the cached block, writing back the previous one.
-    fn load_block(&mut self, index: u32) -> Result<&mut CachedBlock, FlashError> {
-        if self.cache.as_ref().is_none_or(|b| b.index != index) {
-            self.flush_cache()?;
-            let mut data = vec![0u8; SECTOR_SIZE as usize];
-            self.flash
-                .read(self.base + index * SECTOR_SIZE, &mut data)?;
-            self.cache = Some(CachedBlock {
-                index,
-                data,
-                dirty: false,
-            });
-        }
-        // Just filled above when it was missing.
-        self.cache.as_mut().ok_or(FlashError::OutOfBounds {
-            offset: self.base + index * SECTOR_SIZE,
-            len: SECTOR_SIZE as usize,
-            size: self.flash.size(),
-        })
-    }
-
-    /// Bytes left from the cursor to the end of the region, capped at `want`.
-    fn available(&self, want: usize) -> usize {
-        let left = u64::from(self.len).saturating_sub(self.pos);
-        want.min(usize::try_from(left).unwrap_or(usize::MAX))
-    }
-}
-
-fn to_io(err: FlashError) -> io::Error {
-    io::Error::other(err)
-}
-
-impl Read for FlashDisk<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.available(buf.len());
-        let mut done = 0;
-        while done < n {
-            // pos < len <= u32::MAX, so these fit.
-            let pos = (self.pos + done as u64) as u32;
-            let index = pos / SECTOR_SIZE;
-            let within = (pos % SECTOR_SIZE) as usize;
-            let chunk = (n - done).min(SECTOR_SIZE as usize - within);
-            let out = &mut buf[done..done + chunk];
-            match &self.cache {
-                Some(block) if block.index == index => {
-                    out.copy_from_slice(&block.data[within..within + chunk]);
-                }
-                _ => self.flash.read(self.base + pos, out).map_err(to_io)?,
-            }
-            done += chunk;
-        }
-        self.pos += n as u64;
-        Ok(n)
-    }
-}
-
-impl Write for FlashDisk<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.available(buf.len());
-        if n == 0 && !buf.is_empty() {
-            return Err(io::Error::new(
-                io::ErrorKind::WriteZero,
-                "write past the end of the fs region",
-            ));
-        }
-        let mut done = 0;
-        while done < n {
-            let pos = (self.pos + done as u64) as u32;
-            let index = pos / SECTOR_SIZE;
-            let within = (pos % SECTOR_SIZE) as usize;
-            let chunk = (n - done).min(SECTOR_SIZE as usize - within);
-            let block = self.load_block(index).map_err(to_io)?;
-            let src = &buf[done..done + chunk];
-            let dst = &mut block.data[within..within + chunk];
-            if dst != src {
-                dst.copy_from_slice(src);
-                block.dirty = true;
-            }
-            done += chunk;
-        }
-        self.pos += n as u64;
-        Ok(n)
-    }
-
-    /// FatFS's `CTRL_SYNC`: the cached block goes to flash.
-    fn flush(&mut self) -> io::Result<()> {
-        self.flush_cache().map_err(to_io)
-    }
-}
-
-impl Seek for FlashDisk<'_> {
-    fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
-        let target = match pos {
-            SeekFrom::Start(p) => Some(p),
-            SeekFrom::End(d) => u64::from(self.len).checked_add_signed(d),
-            SeekFrom::Current(d) => self.pos.checked_add_signed(d),
-        };
-        match target {
-            Some(p) if p <= u64::from(self.len) => {
-                self.pos = p;
-                Ok(p)
-            }
-            _ => Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "seek outside the fs region",
-            )),
-        }
-    }
-}
-
-/// Timestamps for new directory entries. The module's RTC is not set at boot, and the host's
-/// clock would make two runs of the same scenario produce different flash files, so files get
-/// the earliest FAT time (1980-01-01 00:00), which keeps flash images reproducible.
-#[derive(Debug)]
-struct DosEpoch;
-
-impl fatfs::TimeProvider for DosEpoch {
-    fn get_current_date(&self) -> fatfs::Date {
-        fatfs::Date {
-            year: 1980,
-            month: 1,
-            day: 1,
-        }
-    }
-
-    fn get_current_date_time(&self) -> fatfs::DateTime {
-        fatfs::DateTime {
-            date: self.get_current_date(),
-            time: fatfs::Time {
-                hour: 0,
-                min: 0,
-                sec: 0,
-                millis: 0,
-            },
-        }
-    }
-}
-
-static DOS_EPOCH: DosEpoch = DosEpoch;
-
-fn fs_options() -> FsOptions {
-    FsOptions::new().time_provider(&DOS_EPOCH)
-}
-
-/// Makes a fresh, empty FAT12/16 "super floppy" (no partition table, 512-byte sectors) over the
-/// whole region, as `f_mkfs(FM_SFD | FM_FAT)` does. Only the boot sector, FATs and root
-/// directory are written: old file data stays in the clusters, as after `os.fsformat`.
-pub fn format(flash: &mut FlashFile, region: Region) -> Result<(), FsError> {
-    let mut disk = FlashDisk::new(flash, region)?;
-    let total_sectors = region.size / u32::from(FAT_SECTOR_SIZE);
-    let options = FormatVolumeOptions::new()
-        .bytes_per_sector(FAT_SECTOR_SIZE)
-        .total_sectors(total_sectors);
-    fatfs::format_volume(&mut disk, options).map_err(|e| FsError::from_io("/", e))?;
-    disk.flush_cache()?;
-    Ok(())
-}
-
-/// Whether the region holds a FAT volume fatfs can mount.
-pub fn is_formatted(flash: &mut FlashFile, region: Region) -> Result<bool, FsError> {
-    match with_fs(flash, region, |_| Ok(())) {
-        Ok(()) => Ok(true),
-        Err(FsError::NoFilesystem(_)) => Ok(false),
-        Err(e) => Err(e),
-    }
-}
-
-/// What [`ensure_defaults`] had to do.
+/// What [`mount_at_boot`] (or [`ensure_defaults`]) had to do.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Defaults {
     /// There was no filesystem, so the region was formatted.
     pub formatted: bool,
     /// Files and directories that were missing and got created, in creation order.
     pub created: Vec<&'static str>,
-}
-
-/// Writes a default file at the volume root unless something of that name exists; true if
-/// it was created.
-fn create_default(fs: &FlashFs<'_, '_>, path: &'static str, text: &[u8]) -> Result<bool, FsError> {
-    let name = path.trim_start_matches('/');
-    if exists_in(fs, name)? {
-        return Ok(false);
-    }
-    let mut file = fs
-        .root_dir()
-        .create_file(name)
-        .map_err(|e| FsError::from_io(path, e))?;
-    file.write_all(text)
-        .map_err(|e| FsError::from_io(path, e))?;
-    file.flush().map_err(|e| FsError::from_io(path, e))?;
-    Ok(true)
-}
-
-/// The firmware's mount step at every boot and soft reboot (`mptask.c:421-500`): format if there
-/// is no FAT; create `/main.py` if missing; create `/sys`, `/lib`, `/cert` if missing; create
-/// `/boot.py` if missing. Existing files are never touched, whatever they hold.
-pub fn ensure_defaults(flash: &mut FlashFile, region: Region) -> Result<Defaults, FsError> {
-    let mut report = Defaults::default();
-    if !is_formatted(flash, region)? {
-        format(flash, region)?;
-        report.formatted = true;
-    }
-    with_fs(flash, region, |fs| {
-        let root = fs.root_dir();
-        // The firmware's order: main.py, the directories, then boot.py.
-        if create_default(fs, "/main.py", MAIN_PY)? {
-            report.created.push("/main.py");
-        }
-        for dir in DEFAULT_DIRS {
-            let name = dir.trim_start_matches('/');
-            if !exists_in(fs, name)? {
-                root.create_dir(name)
-                    .map_err(|e| FsError::from_io(dir, e))?;
-                report.created.push(dir);
-            }
-        }
-        if create_default(fs, "/boot.py", BOOT_PY)? {
-            report.created.push("/boot.py");
-        }
-        Ok(())
-    })?;
-    Ok(report)
-}
-
-/// Mounts the volume, lends it to `f`, then unmounts and flushes the block cache, so on return
-/// everything `f` wrote is in the flash. The escape hatch for what the helpers below don't cover
-/// (open files with modes, seek, stat details); paths given to fatfs are relative to the root,
-/// without the leading `/` (see [`normalize`]).
-pub fn with_fs<R>(
-    flash: &mut FlashFile,
-    region: Region,
-    f: impl FnOnce(&FlashFs<'_, '_>) -> Result<R, FsError>,
-) -> Result<R, FsError> {
-    let mut disk = FlashDisk::new(flash, region)?;
-    let result = {
-        let fs = match FileSystem::new(&mut disk, fs_options()) {
-            Ok(fs) => fs,
-            Err(e) => {
-                return Err(match FsError::from_io("/", e) {
-                    FsError::Flash(flash) => FsError::Flash(flash),
-                    other => FsError::NoFilesystem(other.to_string()),
-                });
-            }
-        };
-        let result = f(&fs);
-        let unmounted = fs.unmount().map_err(|e| FsError::from_io("/", e));
-        match (result, unmounted) {
-            (Ok(value), Ok(())) => Ok(value),
-            (Err(e), _) | (Ok(_), Err(e)) => Err(e),
-        }
-    };
-    // Flush even after an error: the firmware's cache is written back at every sync, and the
-    // volume must not be left half-updated because an unrelated step failed.
-    let flushed = disk.flush_cache();
-    let value = result?;
-    flushed?;
-    Ok(value)
 }
 
 /// Canonical form of a volume path: no leading or trailing `/`, no `.` or empty components,
@@ -442,10 +171,6 @@ pub fn normalize(path: &str) -> Result<String, FsError> {
     Ok(parts.join("/"))
 }
 
-fn exists_in(fs: &FlashFs<'_, '_>, rel: &str) -> Result<bool, FsError> {
-    Ok(stat_in(fs, rel)?.is_some())
-}
-
 /// One entry of a directory listing, or what [`stat`] says about a path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
@@ -456,64 +181,92 @@ pub struct Entry {
     pub size: u64,
 }
 
-fn stat_in(fs: &FlashFs<'_, '_>, rel: &str) -> Result<Option<Entry>, FsError> {
-    if rel.is_empty() {
-        return Ok(Some(Entry {
-            name: String::new(),
-            is_dir: true,
-            size: 0,
-        }));
-    }
-    let (parent, name) = match rel.rsplit_once('/') {
-        Some((parent, name)) => (parent, name),
-        None => ("", rel),
-    };
-    let dir = if parent.is_empty() {
-        fs.root_dir()
+/// Size figures for `os.statvfs` / `os.getfree`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stats {
+    pub cluster_size: u32,
+    pub total_clusters: u32,
+    pub free_clusters: u32,
+}
+
+/// Which filesystem the config block says the firmware mounts at boot.
+pub fn configured_kind(flash: &FlashFile, config: Region) -> Result<FsKind, FsError> {
+    let mut byte = [0u8];
+    flash.read(config.offset + CONFIG_BOOT_FS_TYPE, &mut byte)?;
+    Ok(FsKind::from_config_byte(byte[0]))
+}
+
+/// Which filesystem the region holds now: LittleFS if it has a LittleFS superblock, else FAT
+/// (which may turn out not to mount: then the helpers say [`FsError::NoFilesystem`]).
+pub fn kind_of(flash: &FlashFile, region: Region) -> FsKind {
+    if littlefs::has_superblock(flash, region) {
+        FsKind::LittleFs
     } else {
-        match fs.root_dir().open_dir(parent) {
-            Ok(dir) => dir,
-            Err(e) => {
-                return match FsError::from_io(rel, e) {
-                    FsError::NotFound { .. } | FsError::NotADirectory { .. } => Ok(None),
-                    other => Err(other),
-                };
-            }
+        FsKind::Fat
+    }
+}
+
+/// The firmware's mount step at every boot and soft reboot (`mptask_init_sflash_filesystem`):
+/// the type the config block names; if the region does not mount as that type (empty, corrupt,
+/// or the other type after `pycom.bootmgr(fs_type=…)`), it is formatted as it — nothing is
+/// converted; then the default files and directories that are missing.
+pub fn mount_at_boot(flash: &mut FlashFile, board: &Board) -> Result<(FsKind, Defaults), FsError> {
+    let kind = configured_kind(flash, board.config)?;
+    let report = match kind {
+        FsKind::Fat => fat::ensure_defaults(flash, board.fs)?,
+        FsKind::LittleFs => littlefs::ensure_defaults(flash, board.fs)?,
+    };
+    Ok((kind, report))
+}
+
+/// [`mount_at_boot`] for the type the region already holds (FAT if it holds none): what a flash
+/// file prepared without a board's config block gets.
+pub fn ensure_defaults(flash: &mut FlashFile, region: Region) -> Result<Defaults, FsError> {
+    match kind_of(flash, region) {
+        FsKind::Fat => fat::ensure_defaults(flash, region),
+        FsKind::LittleFs => littlefs::ensure_defaults(flash, region),
+    }
+}
+
+/// A fresh, empty FAT (`f_mkfs(FM_SFD | FM_FAT)`) over the region.
+pub fn format(flash: &mut FlashFile, region: Region) -> Result<(), FsError> {
+    fat::format(flash, region)
+}
+
+/// A fresh, empty volume of `kind`: `os.fsformat('/flash')` on a module running that type.
+pub fn format_as(flash: &mut FlashFile, region: Region, kind: FsKind) -> Result<(), FsError> {
+    match kind {
+        FsKind::Fat => fat::format(flash, region),
+        FsKind::LittleFs => littlefs::format(flash, region),
+    }
+}
+
+/// Whether the region holds a FAT or LittleFS volume that mounts.
+pub fn is_formatted(flash: &mut FlashFile, region: Region) -> Result<bool, FsError> {
+    match kind_of(flash, region) {
+        FsKind::Fat => fat::is_formatted(flash, region),
+        FsKind::LittleFs => littlefs::is_formatted(flash, region),
+    }
+}
+
+/// Runs the FAT or the LittleFS version of a helper, whichever the region holds.
+macro_rules! either {
+    ($flash:expr, $region:expr, $f:ident($($arg:expr),*)) => {
+        match kind_of($flash, $region) {
+            FsKind::Fat => fat::$f($flash, $region $(, $arg)*),
+            FsKind::LittleFs => littlefs::$f($flash, $region $(, $arg)*),
         }
     };
-    for entry in dir.iter() {
-        let entry = entry.map_err(|e| FsError::from_io(rel, e))?;
-        let long = entry.file_name();
-        if long.eq_ignore_ascii_case(name) || entry.short_file_name().eq_ignore_ascii_case(name) {
-            return Ok(Some(Entry {
-                name: long,
-                is_dir: entry.is_dir(),
-                size: if entry.is_dir() { 0 } else { entry.len() },
-            }));
-        }
-    }
-    Ok(None)
 }
 
 /// What is at `path`, or `None` if nothing is.
 pub fn stat(flash: &mut FlashFile, region: Region, path: &str) -> Result<Option<Entry>, FsError> {
-    let rel = normalize(path)?;
-    with_fs(flash, region, |fs| stat_in(fs, &rel))
+    either!(flash, region, stat(path))
 }
 
 /// The whole content of the file at `path`.
 pub fn read_file(flash: &mut FlashFile, region: Region, path: &str) -> Result<Vec<u8>, FsError> {
-    let rel = normalize(path)?;
-    with_fs(flash, region, |fs| {
-        let mut file = fs
-            .root_dir()
-            .open_file(&rel)
-            .map_err(|e| FsError::from_io(path, e))?;
-        let mut out = Vec::new();
-        file.read_to_end(&mut out)
-            .map_err(|e| FsError::from_io(path, e))?;
-        Ok(out)
-    })
+    either!(flash, region, read_file(path))
 }
 
 /// Creates or replaces the file at `path` with `data`. The parent directory must exist.
@@ -523,20 +276,7 @@ pub fn write_file(
     path: &str,
     data: &[u8],
 ) -> Result<(), FsError> {
-    let rel = normalize(path)?;
-    if rel.is_empty() {
-        return Err(FsError::IsADirectory {
-            path: path.to_owned(),
-        });
-    }
-    with_fs(flash, region, |fs| {
-        let err = |e| FsError::from_io(path, e);
-        let mut file = fs.root_dir().create_file(&rel).map_err(err)?;
-        file.truncate().map_err(err)?;
-        file.write_all(data).map_err(err)?;
-        file.flush().map_err(err)?;
-        Ok(())
-    })
+    either!(flash, region, write_file(path, data))
 }
 
 /// Appends `data` to the file at `path`, creating it if missing.
@@ -546,129 +286,98 @@ pub fn append_file(
     path: &str,
     data: &[u8],
 ) -> Result<(), FsError> {
-    let rel = normalize(path)?;
-    with_fs(flash, region, |fs| {
-        let err = |e| FsError::from_io(path, e);
-        let mut file = fs.root_dir().create_file(&rel).map_err(err)?;
-        file.seek(SeekFrom::End(0)).map_err(err)?;
-        file.write_all(data).map_err(err)?;
-        file.flush().map_err(err)?;
-        Ok(())
-    })
+    either!(flash, region, append_file(path, data))
 }
 
 /// The entries of the directory at `path`, without `.` and `..`, in directory order.
 pub fn list_dir(flash: &mut FlashFile, region: Region, path: &str) -> Result<Vec<Entry>, FsError> {
-    let rel = normalize(path)?;
-    with_fs(flash, region, |fs| {
-        let dir = if rel.is_empty() {
-            fs.root_dir()
-        } else {
-            fs.root_dir()
-                .open_dir(&rel)
-                .map_err(|e| FsError::from_io(path, e))?
-        };
-        let mut out = Vec::new();
-        for entry in dir.iter() {
-            let entry = entry.map_err(|e| FsError::from_io(path, e))?;
-            let name = entry.file_name();
-            if name == "." || name == ".." {
-                continue;
-            }
-            out.push(Entry {
-                is_dir: entry.is_dir(),
-                size: if entry.is_dir() { 0 } else { entry.len() },
-                name,
-            });
-        }
-        Ok(out)
-    })
+    either!(flash, region, list_dir(path))
 }
 
 /// Creates the directory `path`; its parent must exist and `path` must not.
 pub fn mkdir(flash: &mut FlashFile, region: Region, path: &str) -> Result<(), FsError> {
-    let rel = normalize(path)?;
-    with_fs(flash, region, |fs| {
-        if stat_in(fs, &rel)?.is_some() {
-            return Err(FsError::AlreadyExists {
-                path: path.to_owned(),
-            });
-        }
-        fs.root_dir()
-            .create_dir(&rel)
-            .map_err(|e| FsError::from_io(path, e))?;
-        Ok(())
-    })
+    either!(flash, region, mkdir(path))
 }
 
-/// Removes the file at `path` (`os.remove`: not a directory).
+/// Removes the file at `path` (not a directory: [`FsError::IsADirectory`]).
 pub fn remove(flash: &mut FlashFile, region: Region, path: &str) -> Result<(), FsError> {
-    remove_kind(flash, region, path, false)
-}
-
-/// Removes the empty directory at `path` (`os.rmdir`).
-pub fn rmdir(flash: &mut FlashFile, region: Region, path: &str) -> Result<(), FsError> {
-    remove_kind(flash, region, path, true)
-}
-
-fn remove_kind(
-    flash: &mut FlashFile,
-    region: Region,
-    path: &str,
-    want_dir: bool,
-) -> Result<(), FsError> {
-    let rel = normalize(path)?;
-    if rel.is_empty() {
-        return Err(FsError::InvalidPath {
-            path: path.to_owned(),
-            reason: "cannot remove the root directory".to_owned(),
-        });
+    match kind_of(flash, region) {
+        FsKind::Fat => fat::remove(flash, region, path),
+        FsKind::LittleFs => match littlefs::stat(flash, region, path)? {
+            Some(e) if e.is_dir => Err(FsError::IsADirectory {
+                path: path.to_owned(),
+            }),
+            _ => littlefs::remove(flash, region, path),
+        },
     }
-    with_fs(flash, region, |fs| {
-        let path = path.to_owned();
-        match stat_in(fs, &rel)? {
-            None => return Err(FsError::NotFound { path }),
-            Some(e) if e.is_dir && !want_dir => return Err(FsError::IsADirectory { path }),
-            Some(e) if !e.is_dir && want_dir => return Err(FsError::NotADirectory { path }),
-            Some(_) => {}
-        }
-        fs.root_dir()
-            .remove(&rel)
-            .map_err(|e| FsError::from_io(&path, e))
-    })
+}
+
+/// Removes the empty directory at `path` (not a file: [`FsError::NotADirectory`]).
+pub fn rmdir(flash: &mut FlashFile, region: Region, path: &str) -> Result<(), FsError> {
+    match kind_of(flash, region) {
+        FsKind::Fat => fat::rmdir(flash, region, path),
+        FsKind::LittleFs => match littlefs::stat(flash, region, path)? {
+            Some(e) if !e.is_dir => Err(FsError::NotADirectory {
+                path: path.to_owned(),
+            }),
+            _ => littlefs::remove(flash, region, path),
+        },
+    }
 }
 
 /// Renames or moves `from` to `to`; `to` must not exist.
 pub fn rename(flash: &mut FlashFile, region: Region, from: &str, to: &str) -> Result<(), FsError> {
-    let src = normalize(from)?;
-    let dst = normalize(to)?;
-    with_fs(flash, region, |fs| {
-        if stat_in(fs, &dst)?.is_some() {
-            return Err(FsError::AlreadyExists {
-                path: to.to_owned(),
-            });
+    match kind_of(flash, region) {
+        FsKind::Fat => fat::rename(flash, region, from, to),
+        FsKind::LittleFs => {
+            if littlefs::stat(flash, region, to)?.is_some() {
+                return Err(FsError::AlreadyExists {
+                    path: to.to_owned(),
+                });
+            }
+            littlefs::rename(flash, region, from, to)
         }
-        let root = fs.root_dir();
-        root.rename(&src, &root, &dst)
-            .map_err(|e| FsError::from_io(from, e))
-    })
+    }
 }
 
-/// Size figures for `os.statvfs` / `os.getfree`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Stats {
-    pub cluster_size: u32,
-    pub total_clusters: u32,
-    pub free_clusters: u32,
-}
-
+/// Size figures of the volume.
 pub fn stats(flash: &mut FlashFile, region: Region) -> Result<Stats, FsError> {
-    with_fs(flash, region, |fs| {
-        let s = fs.stats().map_err(|e| FsError::from_io("/", e))?;
-        Ok(Stats {
-            cluster_size: s.cluster_size(),
-            total_clusters: s.total_clusters(),
-            free_clusters: s.free_clusters(),
-        })
-    })
+    match kind_of(flash, region) {
+        FsKind::Fat => fat::stats(flash, region),
+        FsKind::LittleFs => littlefs::stats(flash, region),
+    }
+}
+
+/// Every file of a LittleFS volume given as the bytes of its region (the rest of the region
+/// erased), each with its content: the entry point for fuzzing the LittleFS mount on arbitrary
+/// images. Never panics, whatever the bytes; a volume that does not mount is an error.
+pub fn littlefs_image_files(image: &[u8]) -> Result<Vec<(String, Vec<u8>)>, FsError> {
+    const BLOCKS: u32 = 127;
+    let region = Region {
+        offset: 0,
+        size: BLOCKS * crate::flash::SECTOR_SIZE,
+    };
+    let mut flash = FlashFile::erased(region.size);
+    let take = image.len().min(region.size as usize);
+    flash.write(0, &image[..take])?;
+    let mut out = Vec::new();
+    let mut dirs = vec!["/".to_owned()];
+    // A corrupt image can describe directory loops; a bound keeps the walk finite.
+    let mut budget = 256usize;
+    while let Some(dir) = dirs.pop() {
+        for entry in littlefs::list_dir(&mut flash, region, &dir)? {
+            if budget == 0 {
+                return Ok(out);
+            }
+            budget -= 1;
+            let path = format!("{}/{}", dir.trim_end_matches('/'), entry.name);
+            if entry.is_dir {
+                dirs.push(path);
+            } else {
+                let data = littlefs::read_file(&mut flash, region, &path)?;
+                out.push((path, data));
+            }
+        }
+    }
+    Ok(out)
 }

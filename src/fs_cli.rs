@@ -1,5 +1,6 @@
-//! `pycom-sim fs ls|put|get|rm|mkdir --flash PATH`: the /flash FAT of a stopped flash file, so
-//! CI can prepare a device's files without booting it and inspect the flash of a failed run.
+//! `pycom-sim fs ls|put|get|rm|mkdir --flash PATH`: the /flash of a stopped flash file, FAT or
+//! LittleFS (whichever the region holds: `crate::fs` decides), so CI can prepare a device's files
+//! without booting it and inspect the flash of a failed run.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -23,5 +23,7 @@ pub mod lesson;
 pub mod partition;
 pub mod python;
 pub mod rom;
+pub mod rom_loader;
 pub mod scenario;
 pub mod transport;
+pub mod update;

@@ -461,14 +461,34 @@ fn put_and_get_go_through_the_device() {
 fn sigterm_and_a_resize_leave_a_sane_terminal() {
     let t = Term::start("run --fresh", &[]);
     t.wait_for(20, "the prompt", |s| s.contains(">>>"));
-    // A resize moves the status line to the new bottom row and the region with it.
+    // Fill the screen, so the prompt (the cursor) is on the row just above the status line.
+    t.literal("for i in range(40): print('line', i)");
+    t.keys(&["Enter"]);
+    t.keys(&["Enter"]);
+    t.wait_for(10, "the loop's output", |s| s.contains("line 39\n>>>"));
+    // A resize moves the status line to the new bottom row and the region with it. The
+    // shrinking terminal drops the old status row and pushes the text up, so the prompt lands
+    // on the new bottom row: it must stay visible above the status, not be drawn over.
     t.tmux(&["resize-window", "-t", "0", "-x", "90", "-y", "20"]);
     t.wait_for(5, "the region after the resize", |_| {
         t.scroll_region() == "0 18"
     });
-    t.wait_for(5, "the status on the new bottom row", |s| {
+    let s = t.wait_for(5, "the status on the new bottom row", |s| {
         s.lines().count() == 20 && t.status().starts_with("LED ")
     });
+    let rows: Vec<&str> = s.lines().collect();
+    assert_eq!(
+        rows[18].trim_end(),
+        ">>>",
+        "the prompt above the status:\n{s}"
+    );
+    assert_eq!(rows[17], "line 39", "{s}");
+    assert_eq!(s.matches("LED ").count(), 1, "one status line:\n{s}");
+    // The prompt still works in the new region.
+    t.literal("6*7");
+    t.keys(&["Enter"]);
+    let s = t.wait_for(5, "the answer", |s| s.contains(">>> 6*7\n42\n>>>"));
+    assert!(t.status().starts_with("LED "), "{s}");
     let pane = t.tmux(&["display", "-p", "-t", "0", "#{pane_pid}"]);
     let out = Command::new("pgrep")
         .args(["-P", pane.trim(), "-f", "pycom-sim"])

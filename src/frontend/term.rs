@@ -38,8 +38,17 @@ impl TerminalGuard {
     }
 
     /// Sets the region again after a resize.
+    ///
+    /// A terminal that shrinks drops rows below the cursor and pushes rows above it into the
+    /// scrollback, so the cursor (the UART text's end) can land on the new bottom row, which
+    /// is the status line's: the status would then overwrite the prompt and the cursor sit
+    /// outside the region. So, with the whole screen scrolling, a line feed and cursor-up keep
+    /// the cursor off the bottom row (scrolling the text up one if it was there), and whatever
+    /// is left below the cursor's line (a stale status line, or its wrapped tail after the
+    /// width shrank) is erased before the region is set for the new size.
     pub fn resized(&self, rows: u16) {
         let mut out = std::io::stdout().lock();
+        let _ = out.write_all(RESIZE_CLEANUP);
         let _ = out.write_all(set_region(rows).as_bytes());
         let _ = out.flush();
     }
@@ -50,6 +59,10 @@ impl Drop for TerminalGuard {
         restore();
     }
 }
+
+/// Whole-screen region (cursor kept: DECSTBM homes it), LF + cursor-up, then erase from the
+/// start of the next line to the end of the screen (cursor kept).
+const RESIZE_CLEANUP: &[u8] = b"\x1b7\x1b[r\x1b8\n\x1b[A\x1b7\x1b[E\x1b[J\x1b8";
 
 /// The region rows 1..rows-1, the cursor kept where it was (DECSTBM homes it).
 fn set_region(rows: u16) -> String {

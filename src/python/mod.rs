@@ -193,7 +193,7 @@ fn request_safe_boot(bridge: &Bridge) {
 fn mount_flash(bridge: &Bridge) -> Option<FirmwareEnd> {
     let result = {
         let mut flash = bridge.flash.borrow_mut();
-        crate::fs::ensure_defaults(&mut flash, bridge.board.fs)
+        crate::fs::mount_at_boot(&mut flash, &bridge.board)
     };
     {
         // The VFS is rebuilt at every boot and soft reset: /flash is current, /sd unmounted.

@@ -1,9 +1,10 @@
-//! The device's file namespace: `/flash` (FAT in the flash file) and, when mounted, `/sd` (a host
-//! directory given with `--sd DIR`). Python paths are resolved here, against the current
+//! The device's file namespace: `/flash` (FAT or LittleFS in the flash file, see `crate::fs`) and,
+//! when mounted, `/sd` (a host directory given with `--sd DIR`). Python paths are resolved here, against the current
 //! directory, and never reach the host's filesystem except inside that SD directory.
 //!
 //! Errors are the firmware's: errno numbers as MicroPython's FatFS port raises them
-//! (`fresult_to_errno_table`, `extmod/vfs.c`), so `OSError: [Errno 2] ENOENT` reads the same.
+//! (`fresult_to_errno_table`, `extmod/vfs.c`), or on LittleFS as Pycom's `vfs_littlefs.c` does
+//! (`littleFsErrorToErrno`), so `OSError: [Errno 2] ENOENT` reads the same.
 //! Paths outside every mount (`/etc/passwd`) give ENODEV, as `mp_vfs_lookup_path` does.
 
 use std::cell::RefMut;
@@ -12,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use crate::board::Region;
 use crate::flash::FlashFile;
-use crate::fs::{self, FsError};
+use crate::fs::{self, FsError, FsKind};
 use crate::python::bridge::Bridge;
 
 /// MicroPython's errno numbers (`py/mperrno.h`), which are Linux's whatever the host is.
@@ -20,6 +21,7 @@ pub mod errno {
     pub const EPERM: i32 = 1;
     pub const ENOENT: i32 = 2;
     pub const EIO: i32 = 5;
+    pub const ENOEXEC: i32 = 8;
     pub const EBADF: i32 = 9;
     pub const EAGAIN: i32 = 11;
     pub const ENOMEM: i32 = 12;
@@ -33,6 +35,7 @@ pub mod errno {
     pub const EINVAL: i32 = 22;
     pub const ENOSPC: i32 = 28;
     pub const EROFS: i32 = 30;
+    pub const ENOTEMPTY: i32 = 39;
 
     /// The name MicroPython prints for an errno (`[Errno 2] ENOENT`). Only the firmware's
     /// `uerrno` list has names; others print as the bare number (`OSError: 20`).
@@ -246,7 +249,9 @@ fn fat_errno(e: &FsError) -> VfsError {
         // FR_DENIED: f_unlink of a directory that is not empty.
         FsError::NotEmpty { .. } => errno::EACCES,
         FsError::InvalidPath { .. } => errno::EINVAL,
-        FsError::NoFilesystem(_) => errno::ENODEV,
+        FsError::NoFilesystem(_) | FsError::Unsupported(_) => errno::ENODEV,
+        FsError::NoSpace { .. } => errno::ENOSPC,
+        FsError::Corrupt { .. } => errno::ENOEXEC,
         FsError::Io { source, .. } if source.to_string().contains("No space") => errno::ENOSPC,
         FsError::Flash(_) | FsError::BadRegion { .. } | FsError::Io { .. } => errno::EIO,
     })
@@ -272,7 +277,9 @@ fn host_errno(e: &io::Error) -> VfsError {
 // ----- /flash ------------------------------------------------------------------------------
 
 /// Runs `f` on the flash file and the `/flash` region. A flash already in use (a finaliser
-/// running inside another flash operation) is EBUSY rather than a panic.
+/// running inside another flash operation) is EBUSY rather than a panic. `map` gives FatFS's
+/// errno; on LittleFS the few that differ are LittleFS's (a directory not empty is ENOTEMPTY,
+/// not FatFS's EACCES).
 fn with_flash<R>(
     bridge: &Bridge,
     f: impl FnOnce(&mut FlashFile, Region) -> Result<R, FsError>,
@@ -282,7 +289,18 @@ fn with_flash<R>(
         .flash
         .try_borrow_mut()
         .map_err(|_| err(errno::EBUSY))?;
-    f(&mut flash, bridge.board.fs).map_err(|e| map(&e))
+    let kind = fs::kind_of(&flash, bridge.board.fs);
+    f(&mut flash, bridge.board.fs).map_err(|e| match (kind, &e) {
+        (FsKind::LittleFs, FsError::NotEmpty { .. }) => err(errno::ENOTEMPTY),
+        _ => map(&e),
+    })
+}
+
+/// Which filesystem `/flash` is: the one the region holds (what the boot mounted, until the
+/// next boot acts on a `pycom.bootmgr(fs_type=…)`).
+fn flash_kind(bridge: &Bridge) -> Result<FsKind, VfsError> {
+    let flash = bridge.flash.try_borrow().map_err(|_| err(errno::EBUSY))?;
+    Ok(fs::kind_of(&flash, bridge.board.fs))
 }
 
 fn flash_stat(bridge: &Bridge, rel: &str) -> Result<Option<Stat>, VfsError> {
@@ -576,6 +594,10 @@ pub fn remove(bridge: &Bridge, path: &str, dir: bool) -> Result<(), VfsError> {
     match loc {
         Location::Root => Err(err(errno::EPERM)),
         Location::Flash(rel) if rel == "/" => Err(err(errno::EINVAL)),
+        // Pycom's LittleFS VFS has one `lfs_remove` for both: a file or an empty directory.
+        Location::Flash(rel) if flash_kind(bridge)? == FsKind::LittleFs => {
+            with_flash(bridge, |f, r| fs::littlefs::remove(f, r, &rel), fat_errno)
+        }
         Location::Flash(rel) => with_flash(
             bridge,
             |f, r| {
@@ -605,7 +627,9 @@ pub fn remove(bridge: &Bridge, path: &str, dir: bool) -> Result<(), VfsError> {
 }
 
 /// Renames within one volume (EXDEV across volumes). An existing file at `to` is replaced, as
-/// `fat_vfs_rename` does; an existing directory there is EISDIR, as its retry reports it.
+/// `fat_vfs_rename` does; an existing directory there is EISDIR, as its retry reports it. On
+/// LittleFS it is one `lfs_rename`, which replaces in the same commit (so a power cut leaves the
+/// old file or the new one, never neither).
 pub fn rename(bridge: &Bridge, from: &str, to: &str) -> Result<(), VfsError> {
     let (_, src) = resolve(bridge, from)?;
     let (_, dst) = resolve(bridge, to)?;
@@ -613,6 +637,9 @@ pub fn rename(bridge: &Bridge, from: &str, to: &str) -> Result<(), VfsError> {
         (Location::Flash(a), Location::Flash(b)) => {
             if a == "/" || b == "/" {
                 return Err(err(errno::EINVAL));
+            }
+            if flash_kind(bridge)? == FsKind::LittleFs {
+                return with_flash(bridge, |f, r| fs::littlefs::rename(f, r, &a, &b), fat_errno);
             }
             if flash_stat(bridge, &a)?.is_none() {
                 return Err(err(errno::ENOENT));
@@ -745,6 +772,13 @@ pub fn open(bridge: &Bridge, path: &str, kind: OpenKind) -> Result<(String, Vec<
         (OpenKind::Exclusive, Some(_)) => return Err(err(errno::EEXIST)),
         (_, Some(st)) if st.is_dir => return Err(err(errno::EACCES)),
         (OpenKind::Append, Some(_)) => read_at(bridge, loc)?,
+        // littlefs truncates an open file in RAM and commits at close: until then the old
+        // content is what a power cut leaves. (FatFS truncates in `f_open`.)
+        (OpenKind::Write, Some(_))
+            if matches!(loc, Location::Flash(_)) && flash_kind(bridge)? == FsKind::LittleFs =>
+        {
+            Vec::new()
+        }
         (OpenKind::Write | OpenKind::Exclusive | OpenKind::Append, _) => {
             write_at(bridge, loc, &[])?;
             Vec::new()
@@ -753,8 +787,9 @@ pub fn open(bridge: &Bridge, path: &str, kind: OpenKind) -> Result<(String, Vec<
     Ok((abs, data))
 }
 
-/// `os.fsformat(path)` / `os.mkfs(path)`: an empty volume. `/flash` gets a fresh FAT (boot.py
-/// and main.py come back at the next boot or soft reset); `/sd` empties the SD directory.
+/// `os.fsformat(path)` / `os.mkfs(path)`: an empty volume. `/flash` gets a fresh one of its type,
+/// FAT or LittleFS (boot.py and main.py come back at the next boot or soft reset); `/sd` empties
+/// the SD directory.
 pub fn format(bridge: &Bridge, path: &str) -> Result<(), VfsError> {
     if !path.starts_with('/') {
         return Err(VfsError::Message(format!(
@@ -763,7 +798,10 @@ pub fn format(bridge: &Bridge, path: &str) -> Result<(), VfsError> {
     }
     match normalize(path).as_str() {
         "/" => Err(VfsError::Message("Cannot format root dir".to_string())),
-        FLASH_MOUNT => with_flash(bridge, fs::format, fat_errno),
+        FLASH_MOUNT => {
+            let kind = flash_kind(bridge)?;
+            with_flash(bridge, |f, r| fs::format_as(f, r, kind), fat_errno)
+        }
         SD_MOUNT if sd_mounted(bridge) => format_sd(bridge),
         _ => Err(err(errno::ENODEV)),
     }

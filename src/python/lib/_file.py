@@ -240,4 +240,8 @@ def open(file, mode='r', buffering=-1, encoding=None, errors=None, newline=None,
     writable = kind != 'r' or plus
     pos = len(data) if kind == 'a' else 0
     cls = FileIO if binary else TextIOWrapper
-    return cls(file, path, data, pos, readable, writable, mode)
+    f = cls(file, path, data, pos, readable, writable, mode)
+    # 'w' empties the file at close even if nothing was written: on LittleFS the truncation is
+    # only committed then (a power cut before it leaves the old content), as lfs_file_open does.
+    f._dirty = kind == 'w'
+    return f

@@ -1,0 +1,456 @@
+//! Power cuts and LittleFS, through the real `pycom-sim` binary.
+//!
+//! A power cut is SIGKILL: every erase and program reaches the flash file the moment the device
+//! makes it (`src/flash.rs`), so a killed simulator leaves the chip as a cut would. Each workload
+//! below types code at the REPL that prints a marker (`<W17>`) after each step it finished; the
+//! test kills the process when it reads the marker a seeded generator picked, so the cut lands in
+//! the step after it (or a little later: the kill is not synchronous with the device). Then it
+//! boots the same flash file, checks that the device reaches the REPL, and compares what is on
+//! the flash with what the markers said was finished.
+//!
+//! The workloads are a table, so other ways of writing the flash (esptool `write_flash`, FTP
+//! uploads) can be added as rows.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+const BIN: &str = env!("CARGO_BIN_EXE_pycom-sim");
+/// The prompt of the friendly REPL: a boot that prints it reached the REPL.
+const PROMPT: &str = ">>> ";
+
+/// A small deterministic generator (xorshift64*), so the kill points are the same every run.
+struct Seeded(u64);
+
+impl Seeded {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n.max(1)
+    }
+}
+
+/// A Python source as one REPL line: `exec('…')` with the newlines escaped.
+fn exec_line(src: &str) -> String {
+    let mut lit = String::new();
+    for c in src.chars() {
+        match c {
+            '\\' => lit.push_str("\\\\"),
+            '\'' => lit.push_str("\\'"),
+            '\n' => lit.push_str("\\n"),
+            c => lit.push(c),
+        }
+    }
+    format!("exec('{lit}')\r")
+}
+
+/// What a run printed (all of it, up to the cut), and whether it was cut.
+struct Run {
+    out: String,
+    killed: bool,
+}
+
+/// Boots `flash` with `input` typed at the REPL; SIGKILLs the process as soon as stdout contains
+/// `kill_at` (if given), else lets it finish (input used up, device idle).
+fn run(flash: &Path, input: &str, kill_at: Option<&str>) -> Run {
+    let mut child = Command::new(BIN)
+        .args(["run", "--time", "virtual", "--flash"])
+        .arg(flash)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start pycom-sim");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes())
+        .expect("type the input");
+    let mut stdout = child.stdout.take().expect("stdout");
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    let mut killed = false;
+    loop {
+        let n = stdout.read(&mut buf).expect("read the UART");
+        if n == 0 {
+            break;
+        }
+        out.extend_from_slice(&buf[..n]);
+        if !killed
+            && let Some(marker) = kill_at
+            && String::from_utf8_lossy(&out).contains(marker)
+        {
+            // Child::kill is SIGKILL on Unix: no destructor, no flush, nothing more reaches the
+            // flash file. What the device printed before it died is still in the pipe: reading
+            // on to EOF tells exactly how far it got.
+            child.kill().expect("SIGKILL");
+            killed = true;
+        }
+    }
+    child.wait().expect("reap pycom-sim");
+    Run {
+        out: String::from_utf8_lossy(&out).into_owned(),
+        killed,
+    }
+}
+
+/// A fresh LoPy4 flash file (FAT, as the simulator provisions it) in `dir`.
+fn fresh_flash(dir: &Path, name: &str) -> PathBuf {
+    let path = dir.join(name);
+    let r = run(&path, "", None);
+    assert!(r.out.contains(PROMPT), "first boot:\n{}", r.out);
+    path
+}
+
+/// A fresh LoPy4 flash file switched to LittleFS the firmware's way.
+fn littlefs_flash(dir: &Path, name: &str) -> PathBuf {
+    let path = fresh_flash(dir, name);
+    let r = run(
+        &path,
+        "import pycom; pycom.bootmgr(fs_type=pycom.LittleFS, reset=True)\r\
+         import pycom; print(pycom.bootmgr()[1])\r",
+        None,
+    );
+    assert!(r.out.contains("\r\nLittleFS\r\n"), "{}", r.out);
+    path
+}
+
+// ----- file workloads ----------------------------------------------------------------------
+
+/// How many files the file workloads keep rewriting (`/flash/d/f0.bin` … `f4.bin`).
+const SLOTS: u64 = 5;
+/// Steps each run of a file workload tries; the kill comes before the last.
+const STEPS: u64 = 8;
+
+/// The file workload: step `i` rewrites slot `i % SLOTS` with version `i` (a header naming the
+/// version, then a pattern of a length that depends on it: 0.7 to 9.7 KB, up to three blocks).
+const WRITER: &str = "import os
+def work(start, n):
+    try:
+        os.mkdir('/flash/d')
+    except OSError:
+        pass
+    for i in range(start, start + n):
+        size = 700 + (i * 2654435761) % 9000
+        pat = bytes([(i + j) & 255 for j in range(256)])
+        data = (b'v%06d:' % i) + (pat * (size // 256 + 1))[:size]
+        f = open('/flash/d/f%d.bin' % (i % 5), 'wb')
+        f.write(data)
+        f.close()
+        print('<W%d>' % i)
+";
+
+/// Prints every slot as `S<slot> <version> <len> <sum>` (or `S<slot> -` if missing), then `<V>`
+/// (spelled so that the REPL's echo of this code does not contain it).
+const VERIFY: &str = "import os
+def verify():
+    try:
+        names = os.listdir('/flash/d')
+    except OSError:
+        names = None
+    for s in range(5):
+        n = 'f%d.bin' % s
+        if names is None or n not in names:
+            print('S%d -' % s)
+            continue
+        f = open('/flash/d/' + n, 'rb')
+        d = f.read()
+        f.close()
+        print('S%d %s %d %d' % (s, d[1:7].decode('ascii', 'replace'), len(d), sum(d)))
+    print('<%s>' % 'V')
+verify()
+";
+
+/// Length and byte sum of version `i`, as [`WRITER`] makes it.
+fn expected(i: u64) -> (usize, u64) {
+    let size = 700 + (i * 2_654_435_761) % 9000;
+    let pat: Vec<u8> = (0..256u64).map(|j| ((i + j) & 255) as u8).collect();
+    let mut data = format!("v{i:06}:").into_bytes();
+    data.extend(pat.iter().cycle().take(size as usize));
+    (data.len(), data.iter().map(|&b| u64::from(b)).sum())
+}
+
+/// What the verification found in one slot.
+#[derive(Debug, PartialEq)]
+enum Slot {
+    Missing,
+    /// A complete version.
+    Version(u64),
+    /// Bytes that are no complete version (a torn write).
+    Damaged(String),
+}
+
+fn parse_slots(out: &str) -> Option<Vec<Slot>> {
+    let start = out.rfind("S0 ")?;
+    let mut slots = Vec::new();
+    for line in out[start..].lines().take(SLOTS as usize) {
+        let mut f = line.trim().split(' ').skip(1);
+        let slot = match (f.next(), f.next(), f.next(), f.next()) {
+            (Some("-"), ..) => Slot::Missing,
+            (Some(v), Some(len), Some(sum), None) => match v.parse::<u64>() {
+                Ok(v)
+                    if (expected(v).0.to_string(), expected(v).1.to_string())
+                        == (len.to_owned(), sum.to_owned()) =>
+                {
+                    Slot::Version(v)
+                }
+                _ => Slot::Damaged(line.trim().to_owned()),
+            },
+            _ => Slot::Damaged(line.trim().to_owned()),
+        };
+        slots.push(slot);
+    }
+    (slots.len() == SLOTS as usize).then_some(slots)
+}
+
+/// The counts a file workload prints.
+#[derive(Debug, Default)]
+struct FileCounts {
+    cuts: u32,
+    /// Files whose close was seen (their marker printed) before the cut, checked after it.
+    closed_checked: u32,
+    closed_intact: u32,
+    /// Closed files found missing or older than what was closed.
+    closed_lost: u32,
+    /// Closed files holding bytes of no version.
+    closed_damaged: u32,
+    /// Boots that found the whole volume gone (the firmware's mount formatted it).
+    volume_reformatted: u32,
+    /// The file being written at the cut: old version, new version, or torn.
+    inflight_old: u32,
+    inflight_new: u32,
+    inflight_torn: u32,
+    /// Cuts that landed before the run's last step finished (the rest came after it).
+    cut_inside_workload: u32,
+}
+
+/// Runs the file workload on `flash` for `cuts` cuts. `must_keep`: assert that every closed
+/// file survives (LittleFS) rather than only counting.
+fn file_workload(name: &str, flash: &Path, cuts: u32, seed: u64, must_keep: bool) -> FileCounts {
+    let mut rng = Seeded(seed);
+    let mut counts = FileCounts::default();
+    // The oldest version each slot may hold: the newest one whose close was printed.
+    let mut floor: Vec<Option<u64>> = vec![None; SLOTS as usize];
+    // The step the last cut interrupted (the one after the last marker printed).
+    let mut inflight: Option<u64> = None;
+    let mut next = 0u64;
+    let writer = exec_line(WRITER);
+    let verify = exec_line(VERIFY);
+    for cut in 0..=cuts {
+        let last = cut == cuts;
+        let k = rng.below(STEPS - 1);
+        let kill = format!("<W{}>", next + k);
+        let input = if last {
+            verify.clone()
+        } else {
+            format!("{verify}{writer}work({next}, {STEPS})\r")
+        };
+        let r = run(flash, &input, (!last).then_some(kill.as_str()));
+        assert!(
+            r.out.contains(PROMPT),
+            "{name}: boot after cut {cut} never reached the REPL:\n{}",
+            r.out
+        );
+        let slots = parse_slots(&r.out[..r.out.rfind("<V>").unwrap_or(r.out.len())])
+            .unwrap_or_else(|| panic!("{name}: no verification after cut {cut}:\n{}", r.out));
+        if cut > 0 {
+            if slots.iter().all(|s| *s == Slot::Missing) && floor.iter().any(Option::is_some) {
+                counts.volume_reformatted += 1;
+            }
+            for (s, slot) in slots.iter().enumerate() {
+                let want = floor[s];
+                if let Some(w) = want {
+                    counts.closed_checked += 1;
+                    match slot {
+                        Slot::Version(v) if *v >= w => counts.closed_intact += 1,
+                        Slot::Damaged(_) => counts.closed_damaged += 1,
+                        _ => counts.closed_lost += 1,
+                    }
+                }
+                let writing = inflight.filter(|i| i % SLOTS == s as u64);
+                if let Some(step) = writing {
+                    match slot {
+                        Slot::Version(v) if *v == step => counts.inflight_new += 1,
+                        Slot::Damaged(_) => counts.inflight_torn += 1,
+                        _ => counts.inflight_old += 1,
+                    }
+                }
+                if must_keep {
+                    match (slot, want) {
+                        (Slot::Version(v), Some(w)) => assert!(
+                            *v >= w,
+                            "{name}: cut {cut}: slot {s} went back from v{w} to v{v}"
+                        ),
+                        (Slot::Version(_) | Slot::Missing, None) => {}
+                        (other, _) => panic!(
+                            "{name}: cut {cut}: slot {s} closed as v{want:?} is now {other:?} \
+                             (in flight: {writing:?})"
+                        ),
+                    }
+                }
+                // What is there now is what the next cut must keep.
+                floor[s] = match slot {
+                    Slot::Version(v) => Some(*v),
+                    _ => None,
+                };
+            }
+        }
+        if last {
+            break;
+        }
+        assert!(
+            r.killed,
+            "{name}: run {cut} ended before {kill}:\n{}",
+            r.out
+        );
+        counts.cuts += 1;
+        // Every step whose marker the device printed had closed its file.
+        let mut i = next;
+        while r.out.contains(&format!("<W{i}>")) {
+            floor[(i % SLOTS) as usize] = Some(i);
+            i += 1;
+        }
+        if i < next + STEPS {
+            counts.cut_inside_workload += 1;
+        }
+        inflight = Some(i);
+        next = i + 1;
+    }
+    counts
+}
+
+// ----- OTA workload ------------------------------------------------------------------------
+
+/// Writes `/flash/fw.bin` (an image) with `pycom.ota_*` in 4 KiB blocks: `<O{k}>` after block
+/// `k`, `<F>` before `ota_finish()`, `<D>` after it.
+const OTA: &str = "import pycom
+def ota():
+    f = open('/flash/fw.bin', 'rb')
+    img = f.read()
+    f.close()
+    pycom.ota_start()
+    k = 0
+    for o in range(0, len(img), 4096):
+        pycom.ota_write(img[o:o + 4096])
+        print('<O%d>' % k)
+        k += 1
+    print('<%s>' % 'F')
+    pycom.ota_finish()
+    print('<%s>' % 'D')
+ota()
+";
+
+#[derive(Debug, Default)]
+struct OtaCounts {
+    cuts: u32,
+    old_image: u32,
+    new_image: u32,
+}
+
+fn banner_version(out: &str) -> Option<&str> {
+    let rest = &out[out.rfind("Pycom MicroPython ")? + "Pycom MicroPython ".len()..];
+    rest.split(' ').next()
+}
+
+fn ota_workload(dir: &Path, cuts: u32, seed: u64) -> OtaCounts {
+    let base = fresh_flash(dir, "ota-base.flash");
+    // A frozen module of 40 KB makes an image of ten 4 KiB blocks, so the cuts spread over the
+    // ota_write loop.
+    let frozen = dir.join("frozen");
+    std::fs::create_dir_all(&frozen).expect("frozen dir");
+    std::fs::write(
+        frozen.join("filler.py"),
+        format!("# {}\n", "x".repeat(40_000)),
+    )
+    .expect("frozen module");
+    let image = dir.join("fw.bin");
+    let built = Command::new(BIN)
+        .args(["image", "build", "--version", "1.20.2.r7", "--frozen"])
+        .arg(&frozen)
+        .arg("-o")
+        .arg(&image)
+        .output()
+        .expect("image build");
+    assert!(built.status.success(), "{built:?}");
+    let put = Command::new(BIN)
+        .args(["fs", "put"])
+        .arg(&image)
+        .arg("/flash/fw.bin")
+        .arg("--flash")
+        .arg(&base)
+        .output()
+        .expect("fs put");
+    assert!(put.status.success(), "{put:?}");
+    let blocks = std::fs::metadata(&image)
+        .expect("image")
+        .len()
+        .div_ceil(4096);
+    let mut rng = Seeded(seed);
+    let mut counts = OtaCounts::default();
+    let flash = dir.join("ota.flash");
+    let ota = exec_line(OTA);
+    for cut in 0..cuts {
+        std::fs::copy(&base, &flash).expect("copy the flash file");
+        // Any block, the moment before ota_finish, or just after it.
+        let pick = rng.below(blocks + 2);
+        let kill = match pick {
+            k if k < blocks => format!("<O{k}>"),
+            k if k == blocks => "<F>".to_owned(),
+            _ => "<D>".to_owned(),
+        };
+        let r = run(&flash, &ota, Some(&kill));
+        assert!(r.killed, "OTA run {cut} ended before {kill}:\n{}", r.out);
+        counts.cuts += 1;
+        let finished = r.out.contains("<F>");
+        // Boot twice: the first boot after a finished update verifies and switches.
+        let after = run(&flash, "", None);
+        assert!(
+            after.out.contains(PROMPT),
+            "OTA cut {cut} ({kill}): no REPL:\n{}",
+            after.out
+        );
+        match banner_version(&after.out) {
+            Some("1.20.2.r4") => counts.old_image += 1,
+            Some("1.20.2.r7") if finished => counts.new_image += 1,
+            other => panic!(
+                "OTA cut {cut} at {kill} (finish reached: {finished}) booted {other:?}:\n{}",
+                after.out
+            ),
+        }
+    }
+    counts
+}
+
+/// The table of workloads: cut each at seeded points, boot after every cut, and check.
+#[test]
+fn power_cuts_lose_nothing_on_littlefs_and_ota_keeps_the_old_image() {
+    let started = Instant::now();
+    let dir = tempfile::tempdir().expect("tempdir");
+
+    let lfs = littlefs_flash(dir.path(), "lfs.flash");
+    let lfs_counts = file_workload("littlefs", &lfs, 40, 0x5EED_0001, true);
+    println!("littlefs file writes: {lfs_counts:?}");
+    assert_eq!(lfs_counts.closed_intact, lfs_counts.closed_checked);
+    assert_eq!(lfs_counts.inflight_torn, 0);
+
+    let fat = fresh_flash(dir.path(), "fat.flash");
+    let fat_counts = file_workload("fat", &fat, 40, 0x5EED_0002, false);
+    println!("fat file writes: {fat_counts:?}");
+
+    let ota_counts = ota_workload(dir.path(), 24, 0x5EED_0003);
+    println!("ota_write loops: {ota_counts:?}");
+    assert!(
+        ota_counts.old_image > 0 && ota_counts.new_image > 0,
+        "{ota_counts:?}"
+    );
+
+    let total = lfs_counts.cuts + fat_counts.cuts + ota_counts.cuts;
+    println!(
+        "{total} power cuts in {:.1} s; every boot reached the REPL",
+        started.elapsed().as_secs_f64()
+    );
+    assert!(total >= 100);
+}
