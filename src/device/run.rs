@@ -145,7 +145,17 @@ impl Device {
                     stage: Stage::DownloadMode,
                 });
                 drop(hw);
-                return self.hang();
+                // The ROM's serial loader answers esptool until a reset ends download mode.
+                match crate::rom_loader::serve(&self.hw, &self.flash, &self.board, strap) {
+                    crate::rom_loader::End::Interrupted => {
+                        return self.interrupted().unwrap_or(Next::Shutdown);
+                    }
+                    // The ROM's software reset; the straps are sampled again.
+                    crate::rom_loader::End::Reboot => return Next::Start(ResetCause::ResetButton),
+                    // "Run user code": on to the flash boot below, without a reset.
+                    crate::rom_loader::End::RunUserCode => {}
+                }
+                hw = self.hw.borrow_mut();
             }
             hw.emit(EventKind::Stage {
                 stage: Stage::Bootloader,

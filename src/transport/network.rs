@@ -236,7 +236,15 @@ async fn rfc2217_session(
         tokio::select! {
             read = reader.read(&mut buf) => {
                 let n = match read {
-                    Ok(0) | Err(_) => return,
+                    Ok(0) | Err(_) => {
+                        // A tool that pulses RTS and closes the port at once (esptool's hard
+                        // reset) has let EN go: the chip still comes out of reset.
+                        if let (Some(gpio), Some(_)) = (strap, releasing) {
+                            let drive = if lines.io0_low() { Drive::Low } else { Drive::Floating };
+                            remote.act(vec![Action::Drive { gpio, drive }, Action::ResetButton]);
+                        }
+                        return;
+                    }
                     Ok(n) => n,
                 };
                 let mut replies = Vec::new();

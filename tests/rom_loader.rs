@@ -1,0 +1,574 @@
+//! The ROM's serial download protocol and the updater paths, from the outside: the real esptool
+//! (PyPI, pinned by scripts/python-venv) against `pycom-sim run` in download mode over a pty and
+//! over RFC 2217 with esptool's own reset; then `pycom-sim update` and `pycom-sim ota` and what
+//! the board boots after each, safe boot's window 2 included. Every check is on what esptool
+//! prints, what the board prints when it boots, or the flash file's bytes.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use pycom_sim::board::Board;
+
+fn venv() -> PathBuf {
+    static VENV: OnceLock<PathBuf> = OnceLock::new();
+    VENV.get_or_init(|| {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/python-venv");
+        let out = Command::new("bash")
+            .arg(&script)
+            .output()
+            .expect("run scripts/python-venv");
+        assert!(
+            out.status.success(),
+            "scripts/python-venv failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        PathBuf::from(
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .last()
+                .unwrap_or_default()
+                .trim(),
+        )
+    })
+    .clone()
+}
+
+fn sim_bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_pycom-sim"))
+}
+
+/// `pycom-sim ARGS…`, its output.
+fn sim(args: &[&str]) -> Output {
+    sim_bin()
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run pycom-sim")
+}
+
+/// A `pycom-sim run` serving a transport, with what it printed.
+struct Running {
+    child: Child,
+    stdout: Arc<Mutex<Vec<u8>>>,
+    stderr: Arc<Mutex<Vec<u8>>>,
+    pty: Option<String>,
+}
+
+impl Running {
+    fn start(args: &[&str]) -> Running {
+        let mut child = sim_bin()
+            .arg("run")
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start pycom-sim");
+        let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+        let pty = args.contains(&"--pty").then(|| {
+            let mut first = String::new();
+            out.read_line(&mut first).expect("the pty path");
+            first.trim_end().to_string()
+        });
+        let stdout = Arc::new(Mutex::new(Vec::new()));
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        collect(out, stdout.clone());
+        collect(child.stderr.take().expect("stderr"), stderr.clone());
+        Running {
+            child,
+            stdout,
+            stderr,
+            pty,
+        }
+    }
+
+    fn uart(&self) -> String {
+        String::from_utf8_lossy(&self.stdout.lock().unwrap()).into_owned()
+    }
+
+    fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.stderr.lock().unwrap()).into_owned()
+    }
+
+    fn wait_uart(&self, want: &str) {
+        let start = Instant::now();
+        while !self.uart().contains(want) {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "never saw {want:?} on UART0:\n{}\nstderr:\n{}",
+                self.uart(),
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn port(&self, what: &str) -> u16 {
+        let pattern = format!("{what} on 127.0.0.1:");
+        let start = Instant::now();
+        while !self.stderr().contains(&pattern) {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "{}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let text = self.stderr();
+        let rest = &text[text.find(&pattern).unwrap() + pattern.len()..];
+        rest.lines().next().unwrap().trim().parse().expect("a port")
+    }
+
+    /// Ends the run (SIGKILL: the flash file has every write already, as after a power cut).
+    fn stop(mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.stderr()
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn collect(mut from: impl Read + Send + 'static, into: Arc<Mutex<Vec<u8>>>) {
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = from.read(&mut buf) {
+            if n == 0 {
+                return;
+            }
+            into.lock().unwrap().extend_from_slice(&buf[..n]);
+        }
+    });
+}
+
+/// The venv's esptool with `args`; returns (success, stdout + stderr).
+fn esptool(args: &[&str]) -> (bool, String) {
+    let out = Command::new(venv().join("bin/python"))
+        .args(["-m", "esptool", "--chip", "esp32"])
+        .args(args)
+        .output()
+        .expect("run esptool");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// esptool on a pty, as for a board whose DTR/RTS are not wired: no resets, the ROM only.
+fn esptool_pty(port: &str, args: &[&str]) -> String {
+    let mut all = vec![
+        "--port",
+        port,
+        "--before",
+        "no_reset",
+        "--after",
+        "no_reset",
+        "--no-stub",
+    ];
+    all.extend_from_slice(args);
+    let (ok, text) = esptool(&all);
+    assert!(ok, "esptool {args:?} failed:\n{text}");
+    text
+}
+
+fn image(dir: &Path, version: &str, extra: &[&str]) -> PathBuf {
+    let path = dir.join(format!("{version}.bin"));
+    let out = sim(&[
+        &["image", "build", "--version", version, "-o"][..],
+        &[path.to_str().unwrap()],
+        extra,
+    ]
+    .concat());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    path
+}
+
+/// Boots `flash` in virtual time to the idle prompt (with `extra` run options); returns the
+/// UART text and the bootloader's decision as (slot, version).
+fn boot(flash: &Path, extra: &[&str]) -> (String, (String, String)) {
+    let out = sim(&[
+        &[
+            "run",
+            "--flash",
+            flash.to_str().unwrap(),
+            "--time",
+            "virtual",
+            "--events",
+            "json",
+        ][..],
+        extra,
+    ]
+    .concat());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut uart = String::new();
+    let mut decision = None;
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let v: serde_json::Value = serde_json::from_str(line).expect("a JSON event");
+        match v["kind"].as_str() {
+            Some("uart") => uart.push_str(v["text"].as_str().unwrap_or_default()),
+            Some("boot") => {
+                decision = Some((
+                    v["slot"].as_str().unwrap().to_string(),
+                    v["version"].as_str().unwrap().to_string(),
+                ));
+            }
+            _ => {}
+        }
+    }
+    (uart, decision.expect("a boot decision"))
+}
+
+/// A flash file made by a first boot.
+fn new_flash(dir: &Path) -> PathBuf {
+    let flash = dir.join("lopy4.flash");
+    let (uart, _) = boot(&flash, &[]);
+    assert!(uart.contains("1.20.2.r4"), "{uart}");
+    flash
+}
+
+fn md5_hex(bytes: &[u8]) -> String {
+    use md5::Digest;
+    md5::Md5::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn read(path: &Path) -> Vec<u8> {
+    std::fs::read(path).expect("read")
+}
+
+#[test]
+fn esptool_over_a_pty_reads_the_chip_writes_erases_and_verifies_the_flash() {
+    let dir = tempfile::tempdir().unwrap();
+    let flash = new_flash(dir.path());
+    let fw = image(dir.path(), "1.20.3.r1", &[]);
+    let fw_str = fw.to_str().unwrap();
+    // Virtual time: download mode must work there too (the ROM waits without moving the clock).
+    let run = Running::start(&[
+        "--flash",
+        flash.to_str().unwrap(),
+        "--time",
+        "virtual",
+        "--pty",
+        "--ground",
+        "G23",
+    ]);
+    run.wait_uart("waiting for download\r\n");
+    let pty = run.pty.clone().unwrap();
+    let mac = pycom_sim::python::native_machine::board_mac(&Board::builtin("lopy4").unwrap())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":");
+
+    let started = Instant::now();
+    let out = esptool_pty(&pty, &["chip_id"]);
+    assert!(
+        out.contains("Chip is ESP32-D0WDQ6 (revision v1.0)"),
+        "{out}"
+    );
+    assert!(out.contains("Crystal is 40MHz"), "{out}");
+    assert!(out.contains(&format!("MAC: {mac}")), "{out}");
+    let out = esptool_pty(&pty, &["read_mac"]);
+    assert!(out.contains(&format!("MAC: {mac}")), "{out}");
+    let out = esptool_pty(&pty, &["flash_id"]);
+    assert!(out.contains("Manufacturer: ef"), "{out}");
+    assert!(out.contains("Device: 4017"), "{out}");
+    assert!(out.contains("Detected flash size: 8MB"), "{out}");
+
+    let t = Instant::now();
+    let out = esptool_pty(&pty, &["write_flash", "0x10000", fw_str]);
+    eprintln!(
+        "write_flash of {} bytes, uncompressed: {:?}",
+        read(&fw).len(),
+        t.elapsed()
+    );
+    assert!(out.contains("Hash of data verified."), "{out}");
+    let out = esptool_pty(&pty, &["verify_flash", "0x10000", fw_str]);
+    assert!(out.contains("-- verify OK (digest matched)"), "{out}");
+
+    // Compressed (FLASH_DEFL_*), then a region erased, both read back.
+    let pattern: Vec<u8> = (0..0x2000u32).map(|i| (i * 13 + 1) as u8).collect();
+    let pattern_file = dir.path().join("pattern.bin");
+    std::fs::write(&pattern_file, &pattern).unwrap();
+    let out = esptool_pty(
+        &pty,
+        &[
+            "write_flash",
+            "-z",
+            "0x300000",
+            pattern_file.to_str().unwrap(),
+        ],
+    );
+    assert!(out.contains("Hash of data verified."), "{out}");
+    let out = esptool_pty(&pty, &["erase_region", "0x301000", "0x1000"]);
+    assert!(out.contains("Erase completed successfully"), "{out}");
+    let back = dir.path().join("back.bin");
+    esptool_pty(
+        &pty,
+        &["read_flash", "0x300000", "0x2000", back.to_str().unwrap()],
+    );
+    let got = read(&back);
+    assert_eq!(&got[..0x1000], &pattern[..0x1000]);
+    assert!(got[0x1000..].iter().all(|&b| b == 0xFF), "erased sector");
+    // A verify against what is no longer there fails, as on a chip.
+    let (ok, out) = esptool(&[
+        "--port",
+        &pty,
+        "--before",
+        "no_reset",
+        "--after",
+        "no_reset",
+        "--no-stub",
+        "verify_flash",
+        "0x300000",
+        pattern_file.to_str().unwrap(),
+    ]);
+    assert!(!ok && out.contains("verify FAILED"), "{out}");
+    eprintln!("esptool session (8 runs): {:?}", started.elapsed());
+
+    let stderr = run.stop();
+    assert!(!stderr.contains("panic"), "{stderr}");
+    // The flash file holds what esptool wrote, and the board boots it without G23.
+    let file = read(&flash);
+    let fw_bytes = read(&fw);
+    assert_eq!(
+        md5_hex(&file[0x10000..0x10000 + fw_bytes.len()]),
+        md5_hex(&fw_bytes)
+    );
+    let (uart, (slot, version)) = boot(&flash, &[]);
+    assert_eq!((slot.as_str(), version.as_str()), ("factory", "1.20.3.r1"));
+    assert!(uart.contains("Pycom MicroPython 1.20.3.r1"), "{uart}");
+}
+
+#[test]
+fn garbage_in_download_mode_gets_the_rom_s_replies_and_esptool_still_connects() {
+    let run = Running::start(&["--fresh", "--time", "real", "--pty", "--ground", "G23"]);
+    run.wait_uart("waiting for download\r\n");
+    let pty = run.pty.clone().unwrap();
+    // Line noise, a frame with a bad escape, a frame that lies about its length, an unknown
+    // opcode, a frame far too long, then a READ_REG of the magic: the ROM must answer the
+    // malformed and unknown ones with "invalid message" and the good one with the magic.
+    let code = format!(
+        r#"
+import serial, time
+s = serial.Serial("{pty}", 115200, timeout=0.5)
+s.write(bytes(range(256)) * 4)
+s.write(b"\xc0\x00\x0a\x04\x00\x00\x00\x00\x00\xdb\x41\x10\x00\x40\xc0")
+s.write(b"\xc0\x00\x0a\x08\x00\x00\x00\x00\x00\x01\xc0")
+s.write(b"\xc0\x00\x42\x00\x00\x00\x00\x00\x00\xc0")
+s.write(b"\xc0" + b"\x55" * 40000 + b"\xc0")
+s.write(b"\xc0\x00\x0a\x04\x00\x00\x00\x00\x00\x00\x10\x00\x40\xc0")
+time.sleep(0.5)
+print(s.read(4096).hex())
+"#
+    );
+    let out = Command::new(venv().join("bin/python"))
+        .args(["-c", &code])
+        .output()
+        .expect("python");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let replies = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert_eq!(
+        replies,
+        concat!(
+            "c0010a0400000000000105 0000c0",
+            "c00142040000000000 01050000c0",
+            "c0010a0400831df000 00000000c0"
+        )
+        .replace(' ', ""),
+        "the ROM's replies to the noise"
+    );
+    let out = esptool_pty(&pty, &["chip_id"]);
+    assert!(out.contains("Chip is ESP32"), "{out}");
+    let stderr = run.stop();
+    assert!(!stderr.contains("panic"), "{stderr}");
+}
+
+#[test]
+fn esptool_s_own_reset_over_rfc2217_enters_download_mode_and_its_hard_reset_boots_the_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let flash = new_flash(dir.path());
+    let fw = image(dir.path(), "1.20.4.r2", &[]);
+    let run = Running::start(&[
+        "--flash",
+        flash.to_str().unwrap(),
+        "--time",
+        "real",
+        "--rfc2217",
+        "0",
+        "--auto-reset",
+    ]);
+    let port = run.port("RFC 2217");
+    run.wait_uart(">>> ");
+    let url = format!("rfc2217://127.0.0.1:{port}");
+    // esptool's defaults: --before default_reset, --after hard_reset.
+    let t = Instant::now();
+    let (ok, out) = esptool(&[
+        "--port",
+        &url,
+        "--no-stub",
+        "write_flash",
+        "-z",
+        "0x10000",
+        fw.to_str().unwrap(),
+    ]);
+    eprintln!(
+        "esptool write_flash over RFC 2217 with resets: {:?}",
+        t.elapsed()
+    );
+    assert!(ok, "{out}");
+    assert!(out.contains("Hash of data verified."), "{out}");
+    assert!(out.contains("Hard resetting via RTS pin"), "{out}");
+    run.wait_uart("Pycom MicroPython 1.20.4.r2");
+    let uart = run.uart();
+    let download = uart.find("waiting for download").expect("download mode");
+    let banner = uart.find("Pycom MicroPython 1.20.4.r2").unwrap();
+    assert!(download < banner, "{uart}");
+    assert!(
+        uart[banner..].contains(">>> "),
+        "the new image reaches its prompt: {uart}"
+    );
+}
+
+/// The factory slot and otadata, as bytes.
+fn boot_record(flash: &Path) -> (u32, u32, u32) {
+    let bytes = read(flash);
+    let w = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap());
+    let otadata = 0x1FF000;
+    (w(otadata), w(otadata + 4), w(otadata + 8))
+}
+
+#[test]
+fn ota_and_update_boot_the_slots_the_module_would_and_only_ota_leaves_a_way_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let flash = new_flash(dir.path());
+    let flash_s = flash.to_str().unwrap();
+    let v3 = image(dir.path(), "1.20.3.r0", &[]);
+    let v5 = image(dir.path(), "1.20.5.r0", &[]);
+
+    // ota: the other slot, CHECK; the next boot verifies it and runs it.
+    let out = sim(&["ota", v3.to_str().unwrap(), "--flash", flash_s]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        boot_record(&flash),
+        (1, 0, 0),
+        "ota_0 active, CHECK, previous factory"
+    );
+    let (uart, decision) = boot(&flash, &[]);
+    assert_eq!(decision, ("ota_0".into(), "1.20.3.r0".into()), "{uart}");
+    // Window 2 (P12 released at 4.5 s): the previous image, the factory one.
+    let (_, decision) = boot(&flash, &["--hold-for", "P12=4.5s"]);
+    assert_eq!(decision, ("factory".into(), "1.20.2.r4".into()));
+
+    // update without download mode: refused, says how to get there, nothing written.
+    let before = read(&flash);
+    let out = sim(&["update", v5.to_str().unwrap(), "--flash", flash_s]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("not in download mode") && err.contains("G23") && err.contains("--auto"),
+        "{err}"
+    );
+    assert!(read(&flash) == before, "flash changed by a refused update");
+
+    // update --auto: through the ROM into factory; PrevImg = factory.
+    let out = sim(&["update", v5.to_str().unwrap(), "--flash", flash_s, "--auto"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("100 %"), "progress: {err}");
+    assert_eq!(
+        boot_record(&flash),
+        (0, 1, 0),
+        "factory active, READY, previous factory"
+    );
+    let (uart, decision) = boot(&flash, &[]);
+    assert_eq!(decision, ("factory".into(), "1.20.5.r0".into()), "{uart}");
+    assert!(uart.contains("Pycom MicroPython 1.20.5.r0"), "{uart}");
+    // Window 2 now has nothing older: the updater's image again.
+    let (_, decision) = boot(&flash, &["--hold-for", "P12=4.5s"]);
+    assert_eq!(decision, ("factory".into(), "1.20.5.r0".into()));
+}
+
+#[test]
+fn bad_images_are_refused_by_update_and_ota_with_the_flash_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let flash = new_flash(dir.path());
+    let flash_s = flash.to_str().unwrap();
+    let good = read(&image(dir.path(), "1.20.6.r0", &[]));
+    let bad = |name: &str, bytes: Vec<u8>| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, bytes).unwrap();
+        p
+    };
+    let mut checksum = good.clone();
+    checksum[good.len() / 2] ^= 0x01;
+    let mut sha = good.clone();
+    *sha.last_mut().unwrap() ^= 0x01;
+    let mut chip = good.clone();
+    chip[12] = 0x05; // the header's chip id: ESP32-C3
+    let mut oversized = good.clone();
+    oversized.resize(0x1EF000 + 1, 0xFF);
+    let cases = [
+        (
+            bad("truncated.bin", good[..good.len() / 2].to_vec()),
+            &["too short", "past the end"][..],
+        ),
+        (bad("checksum.bin", checksum), &["checksum mismatch"][..]),
+        (bad("sha.bin", sha), &["SHA-256 mismatch"][..]),
+        (bad("chip.bin", chip), &["another chip"][..]),
+        (
+            image(dir.path(), "1.20.7.r0", &["--boards", "wipy2"]),
+            &["--boards lopy4"][..],
+        ),
+        (bad("oversized.bin", oversized), &["do not fit"][..]),
+    ];
+    let before = read(&flash);
+    for (file, why) in &cases {
+        let name = file.to_str().unwrap();
+        for cmd in [
+            vec!["ota", name, "--flash", flash_s],
+            vec!["update", name, "--flash", flash_s, "--auto"],
+        ] {
+            let out = sim(&cmd);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(!out.status.success(), "{cmd:?} accepted a bad image");
+            assert!(
+                err.contains(name),
+                "{cmd:?}: the error names the file: {err}"
+            );
+            assert!(
+                why.iter().any(|w| err.contains(w)),
+                "{cmd:?}: says {why:?}: {err}"
+            );
+            assert!(read(&flash) == before, "{cmd:?} changed the flash file");
+        }
+    }
+}
