@@ -46,6 +46,12 @@ fn main() -> Result<(), String> {
         at(0.99),
         at(1.0)
     );
+    println!(
+        "BENCH_JSON {{\"keys\":{keys},\"echo_median_ms\":{:.4},\"echo_p99_ms\":{:.4},\"echo_max_ms\":{:.4}}}",
+        at(0.5),
+        at(0.99),
+        at(1.0)
+    );
     handle.shutdown();
     Ok(())
 }
