@@ -81,6 +81,8 @@ pub enum EventFormat {
 }
 
 #[derive(Debug, Clone, Args, Default)]
+// --user/--password are the login of the telnet and FTP servers: either one must be asked for.
+#[command(group(clap::ArgGroup::new("login_servers").args(["telnet", "ftp"]).multiple(true)))]
 pub struct RunArgs {
     /// Board to emulate (see `pycom-sim boards`).
     #[arg(long, default_value = "lopy4")]
@@ -141,11 +143,15 @@ pub struct RunArgs {
     /// circuit, so a tool's reset sequence resets the board (and can enter download mode).
     #[arg(long, requires = "rfc2217")]
     pub auto_reset: bool,
-    /// The telnet user name (default micro, as on the module).
-    #[arg(long, value_name = "NAME", requires = "telnet")]
+    /// Run Pycom's FTP server (/flash and /sd; uploading /flash/sys/appimg.bin is an OTA
+    /// update); a bare port listens on 127.0.0.1.
+    #[arg(long, value_name = "[ADDR:]PORT", value_parser = crate::transport::parse_listen)]
+    pub ftp: Option<std::net::SocketAddr>,
+    /// The telnet and FTP user name (default micro, as on the module).
+    #[arg(long, value_name = "NAME", requires = "login_servers")]
     pub user: Option<String>,
-    /// The telnet password (default python, as on the module).
-    #[arg(long, value_name = "PASSWORD", requires = "telnet")]
+    /// The telnet and FTP password (default python, as on the module).
+    #[arg(long, value_name = "PASSWORD", requires = "login_servers")]
     pub password: Option<String>,
     /// The REPL's texts and protocol: the firmware's own (`PYB: soft reboot`, no raw-paste) or
     /// upstream MicroPython's (`MPY: soft reboot`, raw-paste, for fast mpremote transfers).
@@ -177,6 +183,7 @@ impl RunArgs {
             tcp: self.tcp,
             telnet: self.telnet,
             rfc2217: self.rfc2217,
+            ftp: self.ftp,
             auto_reset: self.auto_reset,
             login,
             // The telnet welcome has no "Pycom" and no release number (§16.2).

@@ -59,8 +59,32 @@ pub enum Command {
     Watch(Watch),
     /// Computation takes no device time from now on (see [`crate::clock::Clock`]).
     FreeCompute,
+    /// A filesystem operation from a transport (see [`FsJob`]).
+    Fs(FsJob),
     Shutdown,
 }
+
+/// A filesystem operation a transport (the FTP server) needs done on the device thread, where
+/// the filesystem lives. It runs wherever the device takes its commands — between Python steps
+/// (the service tick), and in every wait (sleep, input, the idle prompt) — so it is served
+/// whatever the firmware is doing, and never waits for Python to finish. Its argument is the
+/// running firmware's own state, opaque to the device (the Python runtime passes its bridge);
+/// what it returns goes out of UART0, as the firmware's `printf`s do. While no firmware runs
+/// (bootloader, download mode, power off) the job is dropped, and with it the transport's reply
+/// channel, so the transport learns at once that nothing can serve it.
+pub struct FsJob(pub Box<FsWork>);
+
+/// The work inside an [`FsJob`]: given the firmware's state, returns what to print.
+pub type FsWork = dyn FnOnce(&dyn std::any::Any) -> Vec<u8> + Send;
+
+impl std::fmt::Debug for FsJob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FsJob")
+    }
+}
+
+/// Runs [`FsJob`]s: installed by the firmware while it runs (see [`Hw::set_fs_host`]).
+pub type FsHost = Box<dyn FnMut(FsJob) -> Vec<u8>>;
 
 /// A [`Watch`]'s condition: called on the device thread with every event it publishes.
 pub type StopWhen = Box<dyn FnMut(&Event) -> bool + Send>;
@@ -213,6 +237,8 @@ pub struct Hw {
     resume: bool,
     /// How many times the device has stopped, so a wait can tell it stopped meanwhile.
     pauses: u64,
+    /// Who runs transports' filesystem jobs, while a firmware runs.
+    fs_host: Option<FsHost>,
 }
 
 impl Hw {
@@ -249,7 +275,14 @@ impl Hw {
             paused: false,
             resume: false,
             pauses: 0,
+            fs_host: None,
         }
+    }
+
+    /// Installs (or removes) who runs [`FsJob`]s. The host runs inside the command drain, with
+    /// this `Hw` borrowed: it must not borrow the `Hw` again.
+    pub fn set_fs_host(&mut self, host: Option<FsHost>) {
+        self.fs_host = host;
     }
 
     /// Publishes an event at the current device time.
@@ -542,6 +575,12 @@ impl Hw {
             }
             Command::Watch(watch) => self.arm(watch),
             Command::FreeCompute => self.clock.set_free_compute(true),
+            Command::Fs(job) => {
+                if let Some(host) = self.fs_host.as_mut() {
+                    let printed = host(job);
+                    self.uart_write(&printed);
+                }
+            }
             Command::Shutdown => self.interrupt_with(Interrupt::Shutdown),
         }
     }

@@ -18,7 +18,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 pub use crash::panic_message;
-pub use hw::{Action, ReplProfile, StopWhen, Watch};
+pub use hw::{Action, FsJob, ReplProfile, StopWhen, Watch};
 use hw::{Command, Hw, Subscribers};
 
 use crate::board::Board;
@@ -425,6 +425,11 @@ impl Remote {
     /// The host side of UART0 has no more input.
     pub fn close_input(&self) {
         let _ = self.commands.send(Command::CloseInput);
+    }
+
+    /// Runs a filesystem operation on the device thread (see [`FsJob`]).
+    pub fn fs(&self, job: FsJob) {
+        let _ = self.commands.send(Command::Fs(job));
     }
 
     /// Ask the device thread to end.

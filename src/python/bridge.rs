@@ -109,8 +109,23 @@ thread_local! {
 /// Makes `bridge` the device the native functions of this thread talk to, for the life of the
 /// returned guard.
 pub fn install(bridge: Rc<Bridge>) -> Installed {
+    serve_fs_jobs(&bridge);
     CURRENT.with(|c| *c.borrow_mut() = Some(bridge));
     Installed
+}
+
+/// Lets transports' filesystem jobs (FTP) run on this firmware's state while it runs. The host
+/// holds the bridge weakly: once this boot's firmware has ended, a job that arrives is dropped
+/// (its transport hears so) instead of touching a filesystem nobody has mounted.
+fn serve_fs_jobs(bridge: &Rc<Bridge>) {
+    let weak = Rc::downgrade(bridge);
+    bridge
+        .hw
+        .borrow_mut()
+        .set_fs_host(Some(Box::new(move |job| match weak.upgrade() {
+            Some(b) => (job.0)(&*b),
+            None => Vec::new(),
+        })));
 }
 
 /// Removes the bridge when the firmware stops.

@@ -2,8 +2,10 @@
 //! pseudo-terminal, a raw TCP socket and Pycom's telnet server. Each transport is a thin adapter
 //! on [`DeviceHandle`]: it types what its client sends with `write_uart` and writes the `uart`
 //! events of its own subscription back, so any number of them work together and beside the
-//! terminal, as a module's UART and telnet do.
+//! terminal, as a module's UART and telnet do. The FTP server is the one transport of files,
+//! not bytes: it asks the device for filesystem operations with `DeviceHandle`'s `fs`.
 
+pub mod ftp;
 mod network;
 mod pty;
 pub mod rfc2217;
@@ -29,7 +31,9 @@ pub struct TransportConfig {
     pub rfc2217: Option<SocketAddr>,
     /// DTR/RTS on RFC 2217 drive EN and GPIO0 as a devkit's auto-reset circuit does.
     pub auto_reset: bool,
-    /// The telnet login (`micro`/`python` by default, as on the module).
+    /// Pycom's FTP server (`/flash`, `/sd`, firmware updates).
+    pub ftp: Option<SocketAddr>,
+    /// The telnet and FTP login (`micro`/`python` by default, as on the module).
     pub login: telnet::Login,
     /// The first line the telnet server sends: `MicroPython <tag> on <date>; <Board> with ESP32`.
     pub telnet_banner: String,
@@ -38,7 +42,11 @@ pub struct TransportConfig {
 impl TransportConfig {
     /// Whether any transport is asked for (then a run does not end when its stdin does).
     pub fn any(&self) -> bool {
-        self.pty || self.tcp.is_some() || self.telnet.is_some() || self.rfc2217.is_some()
+        self.pty
+            || self.tcp.is_some()
+            || self.telnet.is_some()
+            || self.rfc2217.is_some()
+            || self.ftp.is_some()
     }
 }
 
@@ -46,6 +54,7 @@ impl TransportConfig {
 pub struct Transports {
     _pty: Option<pty::PtyTransport>,
     _network: Option<network::Servers>,
+    _ftp: Option<ftp::FtpServer>,
     /// What to tell the user: the pty path first, then each listening address.
     pub announcements: Vec<Announcement>,
 }
@@ -91,9 +100,21 @@ pub fn start(handle: &DeviceHandle, config: &TransportConfig) -> Result<Transpor
     } else {
         None
     };
+    let ftp = match config.ftp {
+        Some(addr) => {
+            let server = ftp::FtpServer::start(handle, addr, config.login.clone())?;
+            announcements.push(Announcement::Listening {
+                what: "FTP",
+                addr: server.addr(),
+            });
+            Some(server)
+        }
+        None => None,
+    };
     Ok(Transports {
         _pty: pty,
         _network: network,
+        _ftp: ftp,
         announcements,
     })
 }
