@@ -424,25 +424,46 @@ fn esptool_s_own_reset_over_rfc2217_enters_download_mode_and_its_hard_reset_boot
     ]);
     let port = run.port("RFC 2217");
     run.wait_uart(">>> ");
-    let url = format!("rfc2217://127.0.0.1:{port}");
-    // esptool's defaults: --before default_reset, --after hard_reset.
-    let t = Instant::now();
-    let (ok, out) = esptool(&[
-        "--port",
-        &url,
-        "--no-stub",
-        "write_flash",
-        "-z",
-        "0x10000",
-        fw.to_str().unwrap(),
-    ]);
-    eprintln!(
-        "esptool write_flash over RFC 2217 with resets: {:?}",
-        t.elapsed()
+    // esptool's own code, as its write_flash -z runs it: connect with the default reset (the
+    // classic DTR/RTS sequence for rfc2217:// ports), a compressed write checked by MD5, then its
+    // hard reset (an RTS pulse). Through its Python API rather than the command line: over
+    // RFC 2217 pyserial waits 50 ms for each line-setting answer, and the command line's chip
+    // report and flash probe alone cost it some 15 s (measured), with nothing more to prove.
+    let code = format!(
+        r#"
+import hashlib, time, zlib
+from esptool.targets import ESP32ROM
+t = time.time()
+esp = ESP32ROM("rfc2217://127.0.0.1:{port}", 115200)
+esp.connect("default_reset")
+print("magic", hex(esp.read_reg(0x40001000)))
+esp.flash_spi_attach(0)
+data = open("{fw}", "rb").read()
+packed = zlib.compress(data, 9)
+blocks = esp.flash_defl_begin(len(data), len(packed), 0x10000)
+for seq in range(blocks):
+    esp.flash_defl_block(packed[seq * esp.FLASH_WRITE_SIZE:(seq + 1) * esp.FLASH_WRITE_SIZE], seq)
+print("md5", esp.flash_md5sum(0x10000, len(data)) == hashlib.md5(data).hexdigest())
+esp.hard_reset()
+esp._port.close()
+print("seconds", round(time.time() - t, 1))
+"#,
+        fw = fw.display()
     );
-    assert!(ok, "{out}");
-    assert!(out.contains("Hash of data verified."), "{out}");
-    assert!(out.contains("Hard resetting via RTS pin"), "{out}");
+    let out = Command::new(venv().join("bin/python"))
+        .args(["-c", &code])
+        .output()
+        .expect("python");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("esptool over RFC 2217 (reset, write, hard reset): {text}");
+    for want in ["magic 0xf01d83", "md5 True", "Hard resetting via RTS pin"] {
+        assert!(text.contains(want), "{want:?}: {text}");
+    }
     run.wait_uart("Pycom MicroPython 1.20.4.r2");
     let uart = run.uart();
     let download = uart.find("waiting for download").expect("download mode");
@@ -571,4 +592,83 @@ fn bad_images_are_refused_by_update_and_ota_with_the_flash_untouched() {
             assert!(read(&flash) == before, "{cmd:?} changed the flash file");
         }
     }
+}
+
+/// In-process, virtual time: the ROM answers in download mode without the clock running, a
+/// reset with G23 let go boots the firmware at once, and FLASH_END "run user code" goes on to
+/// the flash boot without a reset, as the ROM does.
+#[test]
+fn download_mode_ends_with_a_reset_or_a_flash_end_run() {
+    use pycom_sim::clock::TimeMode;
+    use pycom_sim::device::{DeviceConfig, DeviceHandle, FlashSource, collect_until};
+    use pycom_sim::event::{EventKind, Stage};
+    use pycom_sim::gpio::Drive;
+
+    let handle = DeviceHandle::spawn(DeviceConfig {
+        board: Board::builtin("lopy4").unwrap(),
+        flash: FlashSource::Fresh,
+        reformat: false,
+        time: TimeMode::Virtual,
+        sd: None,
+    })
+    .unwrap();
+    let events = handle.subscribe();
+    let idle = |e: &pycom_sim::event::Event| e.kind == EventKind::Idle;
+    let stage =
+        |s: Stage| move |e: &pycom_sim::event::Event| e.kind == EventKind::Stage { stage: s };
+    handle.drive("G23", Drive::Low).unwrap();
+    handle.power_on();
+    collect_until(&events, stage(Stage::DownloadMode));
+    let waited = collect_until(&events, idle);
+    let mut sync = b"\xc0\x00\x08\x24\x00\x00\x00\x00\x00\x07\x07\x12\x20".to_vec();
+    sync.extend([0x55; 32]);
+    sync.push(0xC0);
+    handle.write_uart(&sync);
+    let answered = collect_until(&events, idle);
+    let reply = b"\xc0\x01\x08\x04\x00\x07\x07\x12\x20\x00\x00\x00\x00\xc0";
+    let uart: Vec<u8> = answered
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::Uart { text } => Some(text.clone()),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    assert_eq!(uart, reply.repeat(8), "eight SYNC replies");
+    assert_eq!(
+        answered.last().unwrap().time_us,
+        waited.last().unwrap().time_us,
+        "no device time passes while the ROM waits and answers"
+    );
+
+    // The reset button with G23 released: out of download mode, into the firmware.
+    handle
+        .batch()
+        .drive("G23", Drive::Floating)
+        .unwrap()
+        .press_reset()
+        .send();
+    let boot = collect_until(&events, stage(Stage::Firmware));
+    assert!(
+        boot.iter()
+            .any(|e| matches!(e.kind, EventKind::Reset { .. }))
+    );
+    collect_until(&events, idle);
+
+    // Again into download mode; FLASH_END(1) runs the app from flash with no reset between.
+    handle
+        .batch()
+        .drive("G23", Drive::Low)
+        .unwrap()
+        .press_reset()
+        .send();
+    collect_until(&events, stage(Stage::DownloadMode));
+    handle.write_uart(b"\xc0\x00\x04\x04\x00\x00\x00\x00\x00\x01\x00\x00\x00\xc0");
+    let ran = collect_until(&events, stage(Stage::Bootloader));
+    assert!(
+        !ran.iter()
+            .any(|e| matches!(e.kind, EventKind::Reset { .. })),
+        "run user code is no reset"
+    );
+    handle.shutdown();
 }
