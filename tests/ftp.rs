@@ -45,6 +45,11 @@ struct Sim {
 
 impl Sim {
     fn start(extra: &[&str]) -> Sim {
+        Sim::start_until(extra, ">>> ")
+    }
+
+    /// Starts the run and waits for `ready` on its UART.
+    fn start_until(extra: &[&str], ready: &str) -> Sim {
         let mut child = Command::new(env!("CARGO_BIN_EXE_pycom-sim"))
             .args([
                 "run", "--fresh", "--time", "virtual", "--ftp", "0", "--tcp", "0",
@@ -68,7 +73,7 @@ impl Sim {
         };
         sim.ftp = sim.port("FTP");
         sim.tcp = sim.port("raw TCP");
-        sim.wait_uart(">>> ");
+        sim.wait_uart(ready);
         sim
     }
 
@@ -610,4 +615,56 @@ fn a_custom_login_is_the_one_asked_for() {
     );
     assert!(out.contains("default refused 530"), "{out}");
     assert!(out.contains("230"), "{out}");
+}
+
+#[test]
+fn a_session_ends_when_the_chip_resets() {
+    let sim = Sim::start(&[]);
+    let out = sim.ftplib(&format!(
+        r#"
+f = login()
+print('noop', f.voidcmd('NOOP'))
+r = socket.create_connection(('127.0.0.1', {tcp}))
+r.sendall(b"import machine; machine.reset()\r")
+seen = b''
+while b'Type "help()"' not in seen:
+    seen += r.recv(4096)
+f.sock.settimeout(30)
+try:
+    print('after reset', f.voidcmd('NOOP'))
+except (EOFError, ConnectionError) as e:
+    print('after reset', type(e).__name__)
+print('again', login().voidcmd('NOOP'))
+"#,
+        tcp = sim.tcp
+    ));
+    assert!(out.contains("noop 200 "), "{out}");
+    // The module's WiFi goes down with the chip: the session is closed, a new one works.
+    assert!(
+        out.contains("after reset EOFError") || out.contains("after reset ConnectionResetError"),
+        "{out}"
+    );
+    assert!(out.contains("again 200 "), "{out}");
+}
+
+#[test]
+fn with_no_firmware_running_operations_fail_at_once() {
+    // G23 to GND: the ROM waits for a download and no firmware ever mounts /flash.
+    let sim = Sim::start_until(&["--ground", "G23"], "waiting for download");
+    let started = Instant::now();
+    let out = sim.ftplib(
+        "f = login()\n\
+         try:\n    f.cwd('/flash')\nexcept ftplib.error_perm as e:\n    print('cwd', e)\n\
+         try:\n    f.size('/flash/main.py')\nexcept ftplib.error_perm as e:\n    print('size', e)",
+    );
+    assert!(out.contains("cwd 550"), "{out}");
+    assert!(
+        out.contains("size 550 the device is not running its firmware"),
+        "{out}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "took {:?}",
+        started.elapsed()
+    );
 }
