@@ -454,3 +454,140 @@ fn power_cuts_lose_nothing_on_littlefs_and_ota_keeps_the_old_image() {
     );
     assert!(total >= 100);
 }
+
+/// Runs `pycom-sim fs ARGS --flash FLASH`; returns stdout, panicking with stderr on failure.
+fn fs_cli(flash: &Path, args: &[&str]) -> String {
+    let out = Command::new(BIN)
+        .arg("fs")
+        .args(args)
+        .arg("--flash")
+        .arg(flash)
+        .output()
+        .expect("run pycom-sim fs");
+    assert!(
+        out.status.success(),
+        "fs {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// What the line typed as `line` printed: the text between its echo and the next prompt.
+fn answer<'a>(out: &'a str, line: &str) -> &'a str {
+    let echo = format!("{PROMPT}{line}\r\n");
+    let start = out
+        .find(&echo)
+        .unwrap_or_else(|| panic!("no {line:?} in:\n{out}"))
+        + echo.len();
+    let rest = &out[start..];
+    rest[..rest.find(PROMPT).unwrap_or(rest.len())].trim_end()
+}
+
+/// The firmware's default when the config block is erased is LittleFS (reference §11.1): a flash
+/// whose config sector was erased boots LittleFS, the old FAT is not converted (its files are
+/// gone, the region is formatted), the os functions work on it, `pycom-sim fs` reads and writes
+/// it, and `pycom.bootmgr(fs_type=pycom.FAT)` goes back the same way.
+#[test]
+fn an_erased_config_boots_littlefs_and_every_tool_works_on_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let flash = fresh_flash(dir.path(), "erased.flash");
+    std::fs::write(dir.path().join("old.py"), "print('on FAT')\n").expect("host file");
+    fs_cli(
+        &flash,
+        &[
+            "put",
+            dir.path().join("old.py").to_str().unwrap(),
+            "/flash/old.py",
+        ],
+    );
+    assert!(fs_cli(&flash, &["ls"]).contains("old.py"));
+    // Erase the config sector, as `esptool erase_region 0x3ff000 0x1000` would.
+    let mut bytes = std::fs::read(&flash).expect("read flash");
+    bytes[0x3F_F000..0x40_0000].fill(0xFF);
+    std::fs::write(&flash, &bytes).expect("write flash");
+
+    let lines = [
+        "import os, pycom",
+        "pycom.bootmgr()[1]",
+        "os.listdir('/flash')",
+        // 4 MiB of 4 KiB blocks, less the superblock pair and the pairs of /sys, /lib, /cert
+        // (main.py and boot.py are inlined in the root's pair): (1024 - 8) * 4.
+        "os.getfree('/flash')",
+        "os.statvfs('/flash')[:4]",
+        "open('/flash/lib/m.py', 'w').write('X = 1\\n')",
+        "open('/flash/lib/m.py', 'a').write('Y = 2\\n')",
+        "os.rename('/flash/lib/m.py', '/flash/lib/mod.py')",
+        "os.chdir('/flash/lib'); import mod; mod.X + mod.Y, os.getcwd()",
+        "os.stat('/flash/lib/mod.py')[6]",
+        "os.mkdir('/flash/empty'); os.rmdir('/flash/empty'); 'empty' in os.listdir('/flash')",
+        "os.rmdir('/flash/lib')",
+        "os.remove('/flash/nope')",
+        // Asking for the type an erased byte already means writes nothing and resets nothing.
+        "pycom.bootmgr(fs_type=pycom.LittleFS, reset=True); 'no reset'",
+    ];
+    let input: String = lines.iter().map(|l| format!("{l}\r")).collect();
+    let r = run(&flash, &input, None);
+    let out = &r.out;
+    assert_eq!(answer(out, lines[1]), "'LittleFS'");
+    assert_eq!(
+        answer(out, lines[2]),
+        "['boot.py', 'cert', 'lib', 'main.py', 'sys']"
+    );
+    assert_eq!(answer(out, lines[3]), "4064");
+    assert_eq!(answer(out, lines[4]), "(4096, 4096, 1024, 1016)");
+    assert_eq!(answer(out, lines[5]), "6");
+    assert_eq!(answer(out, lines[8]), "(3, '/flash/lib')");
+    assert_eq!(answer(out, lines[9]), "12");
+    assert_eq!(answer(out, lines[10]), "False");
+    // Pycom's LittleFS VFS: a directory not empty is ENOTEMPTY (39; FatFS says EACCES).
+    assert!(answer(out, lines[11]).ends_with("OSError: 39"), "{out}");
+    assert!(
+        answer(out, lines[12]).ends_with("OSError: [Errno 2] ENOENT"),
+        "{out}"
+    );
+    assert_eq!(answer(out, lines[13]), "'no reset'");
+
+    // The offline tool sees the device's files and hands it new ones.
+    let ls = fs_cli(&flash, &["ls", "/flash/lib"]);
+    assert_eq!(ls, "       12  mod.py\n");
+    assert_eq!(
+        fs_cli(&flash, &["get", "/flash/lib/mod.py"]),
+        "X = 1\nY = 2\n"
+    );
+    std::fs::write(dir.path().join("put.txt"), "from the host").expect("host file");
+    fs_cli(
+        &flash,
+        &[
+            "put",
+            dir.path().join("put.txt").to_str().unwrap(),
+            "/flash/",
+        ],
+    );
+    fs_cli(&flash, &["mkdir", "/flash/data"]);
+    assert_eq!(
+        fs_cli(&flash, &["ls"]),
+        "       29  boot.py\n        -  cert/\n        -  data/\n        -  lib/\n       34  main.py\n\
+         \x20      13  put.txt\n        -  sys/\n"
+    );
+
+    // fsformat empties the LittleFS; the next boot brings the defaults back; then FAT again.
+    let lines = [
+        "import os, pycom",
+        "open('/flash/put.txt').read()",
+        "os.fsformat('/flash'); os.listdir('/flash')",
+        "pycom.bootmgr(fs_type=pycom.FAT, reset=True)",
+        "import os, pycom; pycom.bootmgr()[1], os.listdir('/flash')",
+    ];
+    let input: String = lines.iter().map(|l| format!("{l}\r")).collect();
+    let r = run(&flash, &input, None);
+    assert_eq!(answer(&r.out, lines[1]), "'from the host'");
+    assert_eq!(answer(&r.out, lines[2]), "[]");
+    assert_eq!(
+        answer(&r.out, lines[4]),
+        "('FAT', ['main.py', 'sys', 'lib', 'cert', 'boot.py'])"
+    );
+    assert_eq!(
+        fs_cli(&flash, &["ls"]),
+        "       29  boot.py\n        -  cert/\n        -  lib/\n       34  main.py\n        -  sys/\n"
+    );
+}

@@ -307,7 +307,10 @@ def _build():
         _pycom.bootmgr_update(boot_partition, safeboot, False)
         if fs_type != 255 and fs_type > 1:
             raise ValueError('Error invalid filesystem type!')
-        fs_changed = fs_type != 255 and _byte(533) != fs_type
+        # config_get_boot_fs_type(): an erased byte reads as LittleFS, so asking for LittleFS
+        # on an erased config changes nothing (and resets nothing).
+        current = 1 if _byte(533) == 0xFF else _byte(533)
+        fs_changed = fs_type != 255 and current != fs_type
         if fs_changed:
             _pycom.config_write(533, bytes([fs_type]))
         switched, safe_changed = _pycom.bootmgr_update(boot_partition, safeboot, True)
