@@ -451,8 +451,33 @@ fn put_and_get_go_through_the_device() {
     // The raw REPL's chatter is not shown; the friendly prompt is back for the user.
     let s = t.screen();
     assert!(!s.contains("raw REPL; CTRL-B"), "{s}");
+    // `ota`: a file that is not an image is refused, naming it; an image goes to ota_0 through
+    // the device's own OTA API and boots after a reset.
+    t.keys(&["C-t", ":"]);
+    t.literal(&format!("ota {}", host.display()));
+    t.keys(&["Enter"]);
+    t.wait_for(15, "the refusal", |s| {
+        s.contains(&format!("error: {}: not a usable image", host.display()))
+    });
+    let image = t.file("fw.bin");
+    let built = Command::new(env!("CARGO_BIN_EXE_pycom-sim"))
+        .args(["image", "build", "--version", "1.20.9", "-o"])
+        .arg(&image)
+        .output()
+        .unwrap();
+    assert!(built.status.success());
+    t.keys(&["C-t", ":"]);
+    t.literal(&format!("ota {}", image.display()));
+    t.keys(&["Enter"]);
+    t.wait_for(30, "the OTA update", |s| {
+        s.contains("(1.20.9, ") && s.contains("delivered as an OTA update; 'reset' boots it")
+    });
+    assert!(t.status().contains("factory 1.20.2.r4"), "{}", t.status());
     t.keys(&["C-t", "r"]);
     t.wait_for(15, "main.py running", |s| s.contains("hello from put"));
+    t.wait_for(10, "the update booted", |_| {
+        t.status().contains("ota_0 1.20.9")
+    });
     t.keys(&["C-]"]);
     t.ended(10);
 }

@@ -69,6 +69,7 @@ pub struct DeviceHandle {
     commands: Sender<Command>,
     subscribers: Subscribers,
     thread: Option<JoinHandle<()>>,
+    board: Board,
     gpio: Gpio,
     /// Keeps a `--fresh` flash file alive until the device is gone.
     _fresh: Option<tempfile::TempDir>,
@@ -129,10 +130,16 @@ impl DeviceHandle {
             commands: tx,
             subscribers,
             thread: Some(thread),
+            board: config.board,
             gpio,
             _fresh: fresh,
             flash_path: path,
         })
+    }
+
+    /// The board this device is.
+    pub fn board(&self) -> &Board {
+        &self.board
     }
 
     /// The flash file backing this device.

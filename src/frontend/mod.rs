@@ -640,7 +640,11 @@ impl Prompt {
         }
         let (text, quit, mute) = execute(&line, handle, shared);
         if !text.is_empty() {
-            let _ = write!(out, "{}", text.replace("\r\n", "\n").replace('\n', "\r\n"));
+            let _ = write!(
+                out,
+                "\r{}",
+                text.replace("\r\n", "\n").replace('\n', "\r\n")
+            );
             if !text.ends_with('\n') {
                 let _ = out.write_all(b"\r\n");
             }
@@ -716,6 +720,13 @@ fn execute(
         }
         MonitorCommand::Get { device, host } => {
             transfer(handle, |raw| monitor::get(raw, &device, host.as_deref()))
+        }
+        MonitorCommand::Ota { image } => {
+            // A bad image is refused before the device is disturbed.
+            if let Err(e) = crate::update::load_image(&image, handle.board()) {
+                return (format!("error: {e}"), false, None);
+            }
+            transfer(handle, |raw| monitor::ota(raw, &image, handle.board()))
         }
     }
 }

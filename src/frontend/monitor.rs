@@ -38,6 +38,10 @@ pub enum MonitorCommand {
         device: String,
         host: Option<PathBuf>,
     },
+    /// `ota HOST`: a firmware image delivered as an OTA update.
+    Ota {
+        image: PathBuf,
+    },
     Help,
     Quit,
     /// An empty line: back to the console.
@@ -45,7 +49,7 @@ pub enum MonitorCommand {
 }
 
 /// The commands, for `help` and completion.
-pub const COMMANDS: [(&str, &str); 12] = [
+pub const COMMANDS: [(&str, &str); 13] = [
     (
         "hold",
         "hold PIN [for DURATION]   tie PIN to 3V3 (e.g. hold P12 for 4.5s)",
@@ -75,6 +79,10 @@ pub const COMMANDS: [(&str, &str); 12] = [
     (
         "get",
         "get DEVICE [HOST]         copy a /flash file to the host",
+    ),
+    (
+        "ota",
+        "ota IMAGE                 an OTA update, as pycom.ota_write/ota_finish take it; reset boots it",
     ),
     ("help", "help                      this list"),
     ("quit", "quit                      leave pycom-sim"),
@@ -147,6 +155,12 @@ pub fn parse(line: &str) -> Result<MonitorCommand, String> {
                 device: Some((*device).to_string()),
             }),
             _ => Err("put takes a host file and maybe a device path: 'put main.py' or 'put app.py /flash/main.py'".into()),
+        },
+        "ota" => match rest {
+            [image] => Ok(MonitorCommand::Ota {
+                image: PathBuf::from(image),
+            }),
+            _ => Err("ota takes one image file: 'ota firmware.bin' (made with `pycom-sim image build`)".into()),
         },
         "get" => match rest {
             [device] => Ok(MonitorCommand::Get {
@@ -359,6 +373,31 @@ pub fn put(raw: &mut RawRepl<'_>, host: &Path, device: Option<&str>) -> Result<S
         "{} → {target} ({} bytes)",
         host.display(),
         data.len()
+    ))
+}
+
+/// `ota`: checks a host image for this board, then delivers it through the device's own OTA
+/// API in the raw REPL (`pycom.ota_start`, `ota_write` in chunks, `ota_finish`), so it goes
+/// where and how the firmware puts an update: the other slot, verified, current after a reset.
+pub fn ota(
+    raw: &mut RawRepl<'_>,
+    image: &Path,
+    board: &crate::board::Board,
+) -> Result<String, String> {
+    let (bytes, parsed) = crate::update::load_image(image, board)?;
+    raw.exec("import pycom, ubinascii\npycom.ota_start()\n")?;
+    for chunk in bytes.chunks(CHUNK) {
+        raw.exec(&format!(
+            "pycom.ota_write(ubinascii.unhexlify('{}'))\n",
+            hex(chunk)
+        ))?;
+    }
+    raw.exec("pycom.ota_finish()\n")?;
+    Ok(format!(
+        "{} ({}, {} bytes) delivered as an OTA update; 'reset' boots it",
+        image.display(),
+        parsed.spec.version,
+        bytes.len()
     ))
 }
 
