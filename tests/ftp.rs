@@ -668,3 +668,38 @@ fn with_no_firmware_running_operations_fail_at_once() {
         started.elapsed()
     );
 }
+
+#[test]
+fn a_file_python_holds_open_and_ftp_writes_stays_sound() {
+    let sim = Sim::start(&[]);
+    assert_eq!(
+        sim.eval("f = open('/flash/shared.txt', 'w'); print(f.write('from python'))"),
+        "11\n"
+    );
+    let out = sim.ftplib(
+        "f = login(); f.cwd('/flash')\n\
+         f.storbinary('STOR shared.txt', io.BytesIO(b'from ftp'))\n\
+         b = io.BytesIO(); f.retrbinary('RETR shared.txt', b.write); print(b.getvalue())",
+    );
+    assert!(out.contains("b'from ftp'"), "{out}");
+    // Python reads what FTP wrote; its own file object writes back when it closes, as a FAT
+    // file's buffered data does: the last to close wins, and the volume stays sound.
+    assert_eq!(
+        sim.eval("print(open('/flash/shared.txt').read())"),
+        "from ftp\n"
+    );
+    assert_eq!(
+        sim.eval("f.close(); print(open('/flash/shared.txt').read())"),
+        "from python\n"
+    );
+    let out = sim.ftplib(
+        "f = login(); f.cwd('/flash')\n\
+         b = io.BytesIO(); f.retrbinary('RETR shared.txt', b.write); print(b.getvalue())\n\
+         l = []; f.dir(l.append); print(len([x for x in l if x.endswith(' shared.txt')]))",
+    );
+    assert!(out.contains("b'from python'\n1\n"), "{out}");
+    assert_eq!(
+        sim.eval("import os; print(os.stat('/flash/shared.txt')[6])"),
+        "11\n"
+    );
+}
