@@ -157,6 +157,21 @@ fn fat_corpus() {
 }
 
 #[test]
+fn littlefs_corpus() {
+    both_ways("littlefs", &replay("littlefs"));
+}
+
+#[test]
+fn rom_slip_corpus() {
+    both_ways("rom_slip", &replay("rom_slip"));
+}
+
+#[test]
+fn ftp_command_corpus() {
+    both_ways("ftp_command", &replay("ftp_command"));
+}
+
+#[test]
 fn repl_corpus() {
     replay("repl");
 }

@@ -60,6 +60,9 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("telnet", telnet),
     ("rfc2217", rfc2217),
     ("fat", fat),
+    ("littlefs", littlefs),
+    ("rom_slip", rom_slip),
+    ("ftp_command", ftp_command),
     ("repl", repl),
 ];
 
@@ -361,37 +364,43 @@ pub fn rfc2217(data: &[u8]) -> Verdict {
     Verdict::Accepted
 }
 
-/// The `/flash` FAT volume as a flash file holds it: the input is the first bytes of a 4 MiB fs
-/// region (a LoPy4's; the rest erased). A fresh volume's metadata and default files fit in its
-/// first 36 KiB, so short inputs reach every structure.
-///
-/// Properties: mounting, listing, reading and stat never panic, whatever the boot sector, FAT
-/// and directories say; a file written to a volume that took the write reads back the same.
-pub fn fat(data: &[u8]) -> Verdict {
-    const REGION: Region = Region {
-        offset: 0,
-        size: 0x40_0000,
-    };
-    let mut flash = FlashFile::erased(REGION.offset + REGION.size);
-    let take = data.len().min(REGION.size as usize);
-    if let Err(e) = flash.write(REGION.offset, &data[..take]) {
+/// The helpers of one filesystem, so the FAT and LittleFS targets share their walk.
+struct FsOps {
+    is_formatted: fn(&mut FlashFile, Region) -> Result<bool, FsError>,
+    list_dir: fn(&mut FlashFile, Region, &str) -> Result<Vec<fs::Entry>, FsError>,
+    stat: fn(&mut FlashFile, Region, &str) -> Result<Option<fs::Entry>, FsError>,
+    read_file: fn(&mut FlashFile, Region, &str) -> Result<Vec<u8>, FsError>,
+    write_file: fn(&mut FlashFile, Region, &str, &[u8]) -> Result<(), FsError>,
+    stats: fn(&mut FlashFile, Region) -> Result<fs::Stats, FsError>,
+}
+
+/// An erased chip holding `data` at the start of `region`.
+fn flash_with(data: &[u8], region: Region) -> FlashFile {
+    let mut flash = FlashFile::erased(region.offset + region.size);
+    let take = data.len().min(region.size as usize);
+    if let Err(e) = flash.write(region.offset, &data[..take]) {
         panic!("writing the image into erased flash failed: {e}");
     }
-    match fs::is_formatted(&mut flash, REGION) {
-        Ok(false) => return Verdict::Rejected("no FAT filesystem".into()),
+    flash
+}
+
+/// Walks the volume in `region`: mount, list every directory (bounded: a corrupt one may loop
+/// or hold thousands of names), stat and read every file, then write a file and read it back.
+fn walk_volume(mut flash: FlashFile, region: Region, ops: &FsOps) -> Verdict {
+    match (ops.is_formatted)(&mut flash, region) {
+        Ok(false) => return Verdict::Rejected("no filesystem".into()),
         Ok(true) => {}
         Err(e) => return Verdict::rejected(e),
     }
     let mut seen = 0usize;
     let mut dirs = vec!["/".to_string()];
     while let Some(dir) = dirs.pop() {
-        let entries = match fs::list_dir(&mut flash, REGION, &dir) {
+        let entries = match (ops.list_dir)(&mut flash, region, &dir) {
             Ok(entries) => entries,
             Err(e) => return Verdict::rejected(e),
         };
         for entry in entries {
             seen += 1;
-            // A corrupt directory can name itself (a loop) or hold thousands of entries.
             if seen > 64 {
                 break;
             }
@@ -400,24 +409,284 @@ pub fn fat(data: &[u8]) -> Verdict {
             } else {
                 format!("{dir}/{}", entry.name)
             };
-            let _ = fs::stat(&mut flash, REGION, &path);
+            let _ = (ops.stat)(&mut flash, region, &path);
             if entry.is_dir {
                 if dirs.len() < 8 {
                     dirs.push(path);
                 }
-            } else if let Err(e) = fs::read_file(&mut flash, REGION, &path) {
-                let _: &FsError = &e;
+            } else if let Ok(bytes) = (ops.read_file)(&mut flash, region, &path) {
+                // Small files only: a corrupt size must not read far past what a listing said.
+                assert!(
+                    entry.size > 1 << 24 || bytes.len() as u64 <= entry.size.max(1 << 20),
+                    "{path}: read {} bytes of a {}-byte file",
+                    bytes.len(),
+                    entry.size
+                );
             }
         }
     }
-    let _ = fs::stats(&mut flash, REGION);
+    let _ = (ops.stats)(&mut flash, region);
     let payload = b"print('written by the fuzzer')\n";
-    if fs::write_file(&mut flash, REGION, "/fuzz.py", payload).is_ok()
-        && let Ok(back) = fs::read_file(&mut flash, REGION, "/fuzz.py")
+    if (ops.write_file)(&mut flash, region, "/fuzz.py", payload).is_ok()
+        && let Ok(back) = (ops.read_file)(&mut flash, region, "/fuzz.py")
     {
         assert_eq!(back, payload, "a file written does not read back the same");
     }
     Verdict::Accepted
+}
+
+/// The `/flash` FAT volume as a flash file holds it: the input is the first bytes of a 4 MiB fs
+/// region (a LoPy4's; the rest erased). A fresh volume's metadata and default files fit in its
+/// first 36 KiB, so short inputs reach every structure.
+///
+/// Properties: mounting, listing, reading and stat never panic, whatever the boot sector, FAT
+/// and directories say; a file written to a volume that took the write reads back the same.
+pub fn fat(data: &[u8]) -> Verdict {
+    let region = Region {
+        offset: 0,
+        size: 0x40_0000,
+    };
+    walk_volume(
+        flash_with(data, region),
+        region,
+        &FsOps {
+            is_formatted: fs::fat::is_formatted,
+            list_dir: fs::fat::list_dir,
+            stat: fs::fat::stat,
+            read_file: fs::fat::read_file,
+            write_file: fs::fat::write_file,
+            stats: fs::fat::stats,
+        },
+    )
+}
+
+/// `/flash` as LittleFS (the C littlefs through littlefs2), on a LoPy's 127-block region.
+///
+/// With the first byte even, the rest is the region's first bytes (the rest erased). With it
+/// odd, the harness formats the region and adds the firmware's default files, as a first boot
+/// does, then flips bits in its first 64 KiB as the rest says (`offset u16 LE, xor mask`
+/// triples), so the fuzzer starts from a real volume with valid CRCs and damages it. Same walk
+/// and properties as [`fat`].
+pub fn littlefs(data: &[u8]) -> Verdict {
+    let region = Region {
+        offset: 0,
+        size: 127 * 4096,
+    };
+    let Some((&mode, rest)) = data.split_first() else {
+        return Verdict::Rejected("empty".into());
+    };
+    let flash = if mode & 1 == 1 {
+        let mut flash = FlashFile::erased(region.size);
+        fs::littlefs::format(&mut flash, region).expect("format a fresh LittleFS");
+        fs::littlefs::ensure_defaults(&mut flash, region).expect("the default files");
+        let mut head = vec![0u8; 0x1_0000];
+        flash.read(0, &mut head).expect("read the volume");
+        for patch in rest.chunks_exact(3) {
+            let at = usize::from(u16::from_le_bytes([patch[0], patch[1]]));
+            head[at] ^= patch[2];
+        }
+        flash
+            .erase_and_write(0, &head)
+            .expect("write the damaged volume");
+        flash
+    } else {
+        flash_with(rest, region)
+    };
+    walk_volume(
+        flash,
+        region,
+        &FsOps {
+            is_formatted: fs::littlefs::is_formatted,
+            list_dir: fs::littlefs::list_dir,
+            stat: fs::littlefs::stat,
+            read_file: fs::littlefs::read_file,
+            write_file: fs::littlefs::write_file,
+            stats: fs::littlefs::stats,
+        },
+    )
+}
+
+/// The ROM's serial loader in download mode (what esptool talks to): SLIP frames, requests,
+/// and the loader's answers against a LoPy4's flash.
+///
+/// With the first byte even, the rest is the raw UART stream. With it odd, the rest is a list
+/// of requests (`len, op, checksum[4], data[len-5]`) that the harness frames correctly (length
+/// field, data checksum, SLIP escapes), so the fuzzer's changes reach the loader's commands
+/// (flash writes, deflate, MD5, register reads) instead of stopping at the framing.
+///
+/// Properties: the decoder gives the same frames however the stream is split; a framed packet
+/// decodes back to itself; every reply is a well-formed response packet that SLIP round-trips.
+pub fn rom_slip(data: &[u8]) -> Verdict {
+    use pycom_sim::rom_loader::chip::Identity;
+    use pycom_sim::rom_loader::loader::{Exit, Loader};
+    use pycom_sim::rom_loader::protocol::{self, Request};
+    use pycom_sim::rom_loader::slip;
+
+    let Some((&mode, rest)) = data.split_first() else {
+        return Verdict::Rejected("empty".into());
+    };
+    let stream = if mode & 1 == 1 {
+        let mut stream = Vec::new();
+        let mut chunks = rest;
+        while let Some((&len, tail)) = chunks.split_first() {
+            let (chunk, next) = tail.split_at(usize::from(len).min(tail.len()));
+            chunks = next;
+            let Some((&op, body)) = chunk.split_first() else {
+                continue;
+            };
+            let (sum, payload) = body.split_at(body.len().min(4));
+            let mut checksum = [0u8; 4];
+            checksum[..sum.len()].copy_from_slice(sum);
+            // The _DATA commands carry a 16-byte header before their data.
+            if let Some(block) = payload.get(16..) {
+                checksum = u32::from(protocol::checksum(block)).to_le_bytes();
+            }
+            let mut frame = vec![0, op];
+            let plen = u16::try_from(payload.len()).unwrap_or(u16::MAX);
+            frame.extend_from_slice(&plen.to_le_bytes());
+            frame.extend_from_slice(&checksum);
+            frame.extend_from_slice(payload);
+            let framed = slip::encode(&frame);
+            assert_eq!(
+                slip::decode(&framed),
+                vec![Ok(frame.clone())],
+                "a framed packet does not decode back to itself"
+            );
+            stream.extend_from_slice(&framed);
+        }
+        stream
+    } else {
+        rest.to_vec()
+    };
+    let frames = slip::decode(&stream);
+    // The mode byte's other bits say where the UART read splits the stream.
+    let (a, b) = stream.split_at(usize::from(mode >> 1).min(stream.len()));
+    let mut decoder = slip::Decoder::default();
+    let mut two = decoder.feed(a);
+    two.extend(decoder.feed(b));
+    assert_eq!(frames, two, "SLIP frames depend on how reads split");
+
+    let board = Board::builtin("lopy4").expect("lopy4");
+    let mut flash = FlashFile::erased(board.flash_size);
+    let mut loader = Loader::new(Identity::for_board(&board), 0x13);
+    let mut answered = 0;
+    for frame in frames.into_iter().flatten() {
+        let Ok(request) = Request::parse(&frame) else {
+            continue;
+        };
+        let (replies, exit) = loader.handle(&request, &mut flash);
+        for reply in &replies {
+            let packet = reply.encode();
+            assert_eq!(
+                packet.first(),
+                Some(&1),
+                "a reply's direction byte is not 1"
+            );
+            assert_eq!(
+                packet.get(1),
+                Some(&request.op),
+                "a reply to another opcode"
+            );
+            let len = usize::from(u16::from_le_bytes([packet[2], packet[3]]));
+            assert_eq!(len + 8, packet.len(), "a reply's length field is wrong");
+            assert_eq!(
+                slip::decode(&slip::encode(&packet)),
+                vec![Ok(packet.clone())]
+            );
+        }
+        answered += replies.len();
+        if exit != Exit::Stay {
+            break;
+        }
+    }
+    if answered > 0 {
+        Verdict::Accepted
+    } else {
+        Verdict::Rejected("no request the loader answers".into())
+    }
+}
+
+/// The FTP server's command lines (as the firmware splits and names them), its path
+/// arithmetic, and its reply and listing lines. The input is a session: lines split at CR LF.
+///
+/// Properties: parsing never fails; the current directory stays absolute and free of `.`,
+/// `..` and empty segments whatever CWD/CDUP say; a reply or a listing line is exactly one line
+/// whatever name goes in; dates from any time are in range.
+pub fn ftp_command(data: &[u8]) -> Verdict {
+    use pycom_sim::transport::ftp::protocol::{self, Request};
+    let mut cwd = "/".to_string();
+    let mut known = 0;
+    for line in data.split(|&b| b == b'\n') {
+        let request = protocol::parse_command(line);
+        let _ = request.allowed_before_login();
+        let name = match &request {
+            Request::Unknown(_) => None,
+            Request::Cwd(p)
+            | Request::Size(p)
+            | Request::Mdtm(p)
+            | Request::Retr(p)
+            | Request::Stor(p)
+            | Request::Dele(p)
+            | Request::Rmd(p)
+            | Request::Mkd(p)
+            | Request::Rnfr(p)
+            | Request::Rnto(p)
+            | Request::User(p)
+            | Request::Pass(p) => Some(p.clone()),
+            _ => Some(String::new()),
+        };
+        let Some(name) = name else {
+            continue;
+        };
+        known += 1;
+        let target = protocol::child(&cwd, &name);
+        assert!(
+            target.starts_with('/')
+                && (target == "/"
+                    || target
+                        .split('/')
+                        .skip(1)
+                        .all(|p| !p.is_empty() && p != "." && p != "..")),
+            "child({cwd:?}, {name:?}) = {target:?}"
+        );
+        match request {
+            Request::Cwd(_) => cwd = target.clone(),
+            Request::Cdup => cwd = protocol::parent(&cwd),
+            _ => {}
+        }
+        assert!(cwd.starts_with('/'), "cwd became {cwd:?}");
+        for text in [
+            protocol::reply(550, &name),
+            protocol::list_line(false, name.len() as u64, 0, 0, &name).into_bytes(),
+        ] {
+            if name.contains(['\r', '\n']) {
+                continue;
+            }
+            assert!(text.ends_with(b"\r\n"));
+            assert_eq!(
+                text.windows(2).filter(|w| w == b"\r\n").count(),
+                1,
+                "not one line: {:?}",
+                String::from_utf8_lossy(&text)
+            );
+        }
+        let secs = line.iter().fold(0u64, |acc, &b| {
+            acc.wrapping_mul(257).wrapping_add(u64::from(b))
+        });
+        let (_, month, day, hour, minute, second) = protocol::civil(secs);
+        assert!(
+            (1..=12).contains(&month) && (1..=31).contains(&day),
+            "{secs}"
+        );
+        assert!(hour < 24 && minute < 60 && second < 60, "{secs}");
+        let _ = protocol::mdtm(secs);
+        let _ = protocol::list_line(true, secs, secs, secs / 2, &name);
+    }
+    if known > 0 {
+        Verdict::Accepted
+    } else {
+        Verdict::Rejected("no command the server knows".into())
+    }
 }
 
 /// How long (wall time) the device may take over one input before the harness presses Ctrl-C,
