@@ -41,8 +41,12 @@ pub struct UpdateArgs {
     #[arg(long, default_value = "lopy4")]
     pub board: String,
     /// Hold G23 to GND and reset into download mode first, as a Pysense/Pytrack does.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "port")]
     pub auto: bool,
+    /// Talk to a board on this serial port instead (a running `pycom-sim run --pty`, or a real
+    /// module), which must already be in download mode.
+    #[arg(long, value_name = "PATH", conflicts_with = "flash")]
+    pub port: Option<PathBuf>,
 }
 
 /// `pycom-sim ota`.
@@ -241,9 +245,93 @@ impl Link for DeviceLink<'_> {
     }
 }
 
+/// A serial port (a pty, a USB-serial adapter) in raw mode, at the ROM's 115200 baud.
+struct SerialLink {
+    file: std::fs::File,
+}
+
+impl SerialLink {
+    fn open(path: &Path) -> Result<SerialLink, String> {
+        use nix::sys::termios::{
+            FlushArg, SetArg, cfmakeraw, cfsetspeed, tcflush, tcgetattr, tcsetattr,
+        };
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .map_err(|e| format!("--port {}: cannot open it: {e}", path.display()))?;
+        let mut t = tcgetattr(&file)
+            .map_err(|e| format!("--port {}: not a serial port ({e})", path.display()))?;
+        cfmakeraw(&mut t);
+        // A pty ignores the rate; a real adapter must be at the ROM's.
+        let _ = cfsetspeed(&mut t, nix::sys::termios::BaudRate::B115200);
+        tcsetattr(&file, SetArg::TCSANOW, &t)
+            .map_err(|e| format!("--port {}: cannot make it raw: {e}", path.display()))?;
+        // What the board printed before (its banner) is not a reply.
+        let _ = tcflush(&file, FlushArg::TCIFLUSH);
+        Ok(SerialLink { file })
+    }
+}
+
+impl Link for SerialLink {
+    fn send(&mut self, bytes: &[u8]) -> Result<(), String> {
+        use std::io::Write;
+        self.file.write_all(bytes).map_err(|e| e.to_string())
+    }
+
+    fn recv(&mut self, timeout: Duration) -> Result<Vec<u8>, String> {
+        use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+        use std::io::Read;
+        use std::os::fd::AsFd;
+        let ms = u16::try_from(timeout.as_millis()).unwrap_or(u16::MAX);
+        let mut fds = [PollFd::new(self.file.as_fd(), PollFlags::POLLIN)];
+        let ready = poll(&mut fds, PollTimeout::from(ms)).map_err(|e| e.to_string())?;
+        if ready == 0 {
+            return Ok(Vec::new());
+        }
+        let mut buf = vec![0; 4096];
+        let n = self.file.read(&mut buf).map_err(|e| e.to_string())?;
+        buf.truncate(n);
+        Ok(buf)
+    }
+}
+
+/// `pycom-sim update --port PATH`: the updater against a board on a serial line, which must be
+/// in download mode already (the port cannot reset it).
+fn update_over_port(args: &UpdateArgs, port: &Path, board: &Board) -> Result<(), String> {
+    let (bytes, image) = load_image(&args.image, board)?;
+    let mut client = Client::new(SerialLink::open(port)?);
+    let record = flash_with(&mut client, board, &bytes, &image).map_err(|e| {
+        if e.contains("no answer") {
+            format!(
+                "{}: {e}: the board is not in download mode. Connect G23 to GND and reset it \
+                 (`pycom-sim run --pty --ground G23`), then run the updater again.",
+                port.display()
+            )
+        } else {
+            format!("{}: {e}", port.display())
+        }
+    })?;
+    println!(
+        "{}: {} ({} bytes) written to the factory slot at {:#x} through the ROM loader and \
+         verified; otadata: active {}, previous {}, READY. Release G23 and reset the board to \
+         run it.",
+        port.display(),
+        image.spec.version,
+        bytes.len(),
+        board.factory_offset(),
+        record.active_slot().name(),
+        record.prev_slot().name(),
+    );
+    Ok(())
+}
+
 /// `pycom-sim update`.
 pub fn update_command(args: &UpdateArgs) -> Result<(), String> {
     let board = load_board(&args.board)?;
+    if let Some(port) = &args.port {
+        return update_over_port(args, port, &board);
+    }
     let path = existing_flash(args.flash.as_deref(), &board)?;
     let (bytes, image) = load_image(&args.image, &board)?;
     let handle = DeviceHandle::spawn(DeviceConfig {
@@ -325,7 +413,6 @@ pub fn update_command(args: &UpdateArgs) -> Result<(), String> {
     Ok(())
 }
 
-/// The updater's conversation: sync, identify, attach, the image into factory, then otadata.
 fn flash_through_rom(
     handle: &DeviceHandle,
     events: &Receiver<Event>,
@@ -333,7 +420,21 @@ fn flash_through_rom(
     bytes: &[u8],
     image: &FirmwareImage,
 ) -> Result<BootInfo, String> {
-    let mut client = Client::new(DeviceLink { handle, events });
+    flash_with(
+        &mut Client::new(DeviceLink { handle, events }),
+        board,
+        bytes,
+        image,
+    )
+}
+
+/// The updater's conversation: sync, identify, attach, the image into factory, then otadata.
+fn flash_with<L: Link>(
+    client: &mut Client<L>,
+    board: &Board,
+    bytes: &[u8],
+    image: &FirmwareImage,
+) -> Result<BootInfo, String> {
     let rom = |e: crate::rom_loader::client::ClientError| format!("ROM loader: {e}");
     client.sync().map_err(rom)?;
     client.attach(board.flash_size).map_err(rom)?;

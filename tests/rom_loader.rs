@@ -672,3 +672,41 @@ fn download_mode_ends_with_a_reset_or_a_flash_end_run() {
     );
     handle.shutdown();
 }
+
+/// `update --port`: the updater on a serial line to a running board, as Pycom's tool on a
+/// module's USB serial — only once the board is in download mode.
+#[test]
+fn update_over_a_pty_needs_download_mode_and_then_writes_the_factory_slot() {
+    let dir = tempfile::tempdir().unwrap();
+    let flash = new_flash(dir.path());
+    let fw = image(dir.path(), "1.20.8.r0", &[]);
+    let flash_s = flash.to_str().unwrap();
+
+    let run = Running::start(&["--flash", flash_s, "--time", "real", "--pty"]);
+    run.wait_uart(">>> ");
+    let pty = run.pty.clone().unwrap();
+    let out = sim(&["update", fw.to_str().unwrap(), "--port", &pty]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a booted board took the update");
+    assert!(
+        err.contains("not in download mode") && err.contains("G23"),
+        "{err}"
+    );
+    drop(run);
+
+    let run = Running::start(&[
+        "--flash", flash_s, "--time", "real", "--pty", "--ground", "G23",
+    ]);
+    run.wait_uart("waiting for download\r\n");
+    let pty = run.pty.clone().unwrap();
+    let out = sim(&["update", fw.to_str().unwrap(), "--port", &pty]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    run.stop();
+    assert_eq!(boot_record(&flash), (0, 1, 0));
+    let (uart, decision) = boot(&flash, &[]);
+    assert_eq!(decision, ("factory".into(), "1.20.8.r0".into()), "{uart}");
+}
