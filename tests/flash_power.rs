@@ -282,6 +282,18 @@ for i in range(start, start + int(sys.argv[3])):
 /// `pycom-sim run --ftp 0` on `flash`, uploads by [`FTP_CLIENT`], SIGKILL of the simulator
 /// when the client prints `kill`. Returns the client's markers.
 fn ftp_steps(flash: &Path, next: u64, kill: &str) -> Run {
+    ftp_client(
+        flash,
+        FTP_CLIENT,
+        &[&next.to_string(), &STEPS.to_string()],
+        kill,
+    )
+}
+
+/// `pycom-sim run --ftp 0` on `flash` and the Python `script` as its client (argv: the port,
+/// then `args`); SIGKILL of the simulator when the client prints the line `kill`. Returns all
+/// the client printed (it fails soon after the server is gone).
+fn ftp_client(flash: &Path, script: &str, args: &[&str], kill: &str) -> Run {
     use std::io::BufRead;
     let mut sim = Command::new(BIN)
         .args(["run", "--time", "virtual", "--ftp", "0", "--flash"])
@@ -305,13 +317,8 @@ fn ftp_steps(flash: &Path, next: u64, kill: &str) -> Run {
     // Keep draining stderr so the simulator never blocks on it.
     let drain = std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
     let mut client = Command::new("python3")
-        .args([
-            "-c",
-            FTP_CLIENT,
-            &port,
-            &next.to_string(),
-            &STEPS.to_string(),
-        ])
+        .args(["-c", script, &port])
+        .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -468,8 +475,8 @@ fn banner_version(out: &str) -> Option<&str> {
     rest.split(' ').next()
 }
 
-fn ota_workload(dir: &Path, cuts: u32, seed: u64) -> OtaCounts {
-    let base = fresh_flash(dir, "ota-base.flash");
+/// Builds the update image (1.20.2.r7, about 40 KB) in `dir`.
+fn update_image(dir: &Path) -> PathBuf {
     // A frozen module of 40 KB makes an image of ten 4 KiB blocks, so the cuts spread over the
     // ota_write loop.
     let frozen = dir.join("frozen");
@@ -488,6 +495,12 @@ fn ota_workload(dir: &Path, cuts: u32, seed: u64) -> OtaCounts {
         .output()
         .expect("image build");
     assert!(built.status.success(), "{built:?}");
+    image
+}
+
+fn ota_workload(dir: &Path, cuts: u32, seed: u64) -> OtaCounts {
+    let base = fresh_flash(dir, "ota-base.flash");
+    let image = update_image(dir);
     let put = Command::new(BIN)
         .args(["fs", "put"])
         .arg(&image)
@@ -537,6 +550,71 @@ fn ota_workload(dir: &Path, cuts: u32, seed: u64) -> OtaCounts {
     counts
 }
 
+/// Uploads the image given as argv[2] to `/flash/sys/appimg.bin` (the firmware's OTA over FTP)
+/// in 4 KiB blocks: `<B{k}>` once block `k` is sent, `<T>` after the server's `226`.
+const FTP_OTA_CLIENT: &str = "import ftplib, sys
+f = ftplib.FTP()
+f.connect('127.0.0.1', int(sys.argv[1]), timeout=20)
+f.login('micro', 'python')
+sent = [0]
+def block(b):
+    print('<B%d>' % sent[0], flush=True)
+    sent[0] += 1
+f.storbinary('STOR /flash/sys/appimg.bin', open(sys.argv[2], 'rb'), 4096, block)
+print('<T>', flush=True)
+";
+
+/// FTP OTA cut at seeded blocks: the next boot is on the old image unless every block had been
+/// sent before the cut (then the server may have verified it and switched the record).
+fn ftp_ota_workload(dir: &Path, cuts: u32, seed: u64) -> OtaCounts {
+    let base = fresh_flash(dir, "ftp-ota-base.flash");
+    let image = update_image(dir);
+    let blocks = std::fs::metadata(&image)
+        .expect("image")
+        .len()
+        .div_ceil(4096);
+    let flash = dir.join("ftp-ota.flash");
+    let mut rng = Seeded(seed);
+    let mut counts = OtaCounts::default();
+    for cut in 0..cuts {
+        std::fs::copy(&base, &flash).expect("copy the flash file");
+        let pick = rng.below(blocks + 1);
+        let kill = if pick < blocks {
+            format!("<B{pick}>")
+        } else {
+            "<T>".to_owned()
+        };
+        let r = ftp_client(
+            &flash,
+            FTP_OTA_CLIENT,
+            &[image.to_str().expect("utf-8")],
+            &kill,
+        );
+        assert!(
+            r.killed,
+            "FTP OTA run {cut} ended before {kill}:\n{}",
+            r.out
+        );
+        counts.cuts += 1;
+        let all_sent = r.out.contains(&format!("<B{}>", blocks - 1));
+        let after = run(&flash, "", None);
+        assert!(
+            after.out.contains(PROMPT),
+            "FTP OTA cut {cut}: no REPL:\n{}",
+            after.out
+        );
+        match banner_version(&after.out) {
+            Some("1.20.2.r4") => counts.old_image += 1,
+            Some("1.20.2.r7") if all_sent => counts.new_image += 1,
+            other => panic!(
+                "FTP OTA cut {cut} at {kill} (all sent: {all_sent}) booted {other:?}:\n{}",
+                after.out
+            ),
+        }
+    }
+    counts
+}
+
 /// The table of workloads: cut each at seeded points, boot after every cut, and check.
 #[test]
 fn power_cuts_lose_nothing_on_littlefs_and_ota_keeps_the_old_image() {
@@ -558,14 +636,19 @@ fn power_cuts_lose_nothing_on_littlefs_and_ota_keeps_the_old_image() {
     println!("littlefs ftp uploads: {ftp_counts:?}");
     assert_eq!(ftp_counts.closed_intact, ftp_counts.closed_checked);
 
-    let ota_counts = ota_workload(dir.path(), 20, 0x5EED_0003);
+    let ota_counts = ota_workload(dir.path(), 16, 0x5EED_0003);
     println!("ota_write loops: {ota_counts:?}");
     assert!(
         ota_counts.old_image > 0 && ota_counts.new_image > 0,
         "{ota_counts:?}"
     );
 
-    let total = lfs_counts.cuts + fat_counts.cuts + ftp_counts.cuts + ota_counts.cuts;
+    let ftp_ota_counts = ftp_ota_workload(dir.path(), 8, 0x5EED_0005);
+    println!("ftp appimg.bin uploads: {ftp_ota_counts:?}");
+    assert!(ftp_ota_counts.old_image > 0, "{ftp_ota_counts:?}");
+
+    let total =
+        lfs_counts.cuts + fat_counts.cuts + ftp_counts.cuts + ota_counts.cuts + ftp_ota_counts.cuts;
     println!(
         "{total} power cuts in {:.1} s; every boot reached the REPL",
         started.elapsed().as_secs_f64()
