@@ -703,3 +703,30 @@ fn a_file_python_holds_open_and_ftp_writes_stays_sound() {
         "11\n"
     );
 }
+
+#[test]
+fn a_port_in_use_is_a_clear_error() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let out = Command::new(env!("CARGO_BIN_EXE_pycom-sim"))
+        .args([
+            "run",
+            "--fresh",
+            "--time",
+            "virtual",
+            "--ftp",
+            &port.to_string(),
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run pycom-sim");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "--ftp 127.0.0.1:{port}: the port is in use; pick another (--ftp {})",
+            port.wrapping_add(1)
+        )),
+        "{stderr}"
+    );
+}
