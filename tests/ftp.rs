@@ -266,6 +266,8 @@ print('flash', lines)
 with open({local:?}, 'rb') as src:
     print('stor', f.storbinary('STOR data.bin', src))
 print('size', f.size('data.bin'))
+print('mdtm', f.sendcmd('MDTM main.py'))
+print('noop', f.voidcmd('NOOP'))
 got = io.BytesIO()
 print('retr', f.retrbinary('RETR data.bin', got.write))
 print('same', got.getvalue() == open({local:?}, 'rb').read())
@@ -306,6 +308,9 @@ print('quit', f.quit())
         "pwd 257 /flash",
         "stor 226 ",
         "size 5000",
+        // FAT's timestamps are 1980-01-01 00:00 (reproducible flash images).
+        "mdtm 213 19800101000000",
+        "noop 200 ",
         "retr 226 ",
         "same True",
         "rename 250 ",
