@@ -19,7 +19,7 @@ pub enum End {
     Interrupted,
     /// The host asked the ROM to run the app in flash: boot on from flash without a reset.
     RunUserCode,
-    /// The host asked the ROM to reboot the chip.
+    /// The chip resets: the host asked the ROM to reboot it, or made it jump into RAM code.
     Reboot,
 }
 
@@ -61,13 +61,19 @@ pub fn serve(hw: &RefCell<Hw>, flash: &RefCell<FlashFile>, board: &Board, strap:
                 Exit::Stay => {}
                 Exit::RunUserCode => return End::RunUserCode,
                 Exit::Reboot => return End::Reboot,
-                Exit::RunRam { entry } => hw.emit(EventKind::Fault {
-                    message: format!(
-                        "the ROM was asked to run code loaded into RAM at {entry:#010x} (esptool's \
-                         flasher stub); pycom-sim has no Xtensa core to run it and stays in the \
-                         ROM loader: give esptool --no-stub"
-                    ),
-                }),
+                // A chip that jumps into code nobody can run crashes and resets; that way the
+                // host hears the ROM's banner at once and gives up, instead of waiting for ever
+                // for its stub's greeting.
+                Exit::RunRam { entry } => {
+                    hw.emit(EventKind::Fault {
+                        message: format!(
+                            "the ROM was asked to run code loaded into RAM at {entry:#010x} \
+                             (esptool's flasher stub); pycom-sim has no Xtensa core to run it, so \
+                             the chip resets: give esptool --no-stub"
+                        ),
+                    });
+                    return End::Reboot;
+                }
             }
         }
     }
