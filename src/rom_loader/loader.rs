@@ -94,6 +94,11 @@ impl Loader {
         }
     }
 
+    /// The `value` the ROM puts in a reply now (the last READ_REG result).
+    pub fn value(&self) -> u32 {
+        self.last_value
+    }
+
     /// Answers one request.
     pub fn handle(&mut self, req: &Request, flash: &mut FlashFile) -> (Vec<Response>, Exit) {
         let v = self.last_value;
@@ -533,6 +538,37 @@ mod tests {
         assert_eq!(status(&r), (1, error::INVALID_PARAMETER), "no FLASH_BEGIN");
         let (r, _) = l.handle(&request(op::READ_FLASH_SLOW, &[0, 65], &[]), &mut flash);
         assert_eq!(status(&r), (1, 0x0A));
+    }
+
+    /// Whatever arrives, the loader answers or ignores it: random frames (valid headers with
+    /// random opcodes and data included) never panic and never leave the loader stuck.
+    #[test]
+    fn random_frames_never_panic() {
+        let mut l = loader();
+        let mut flash = FlashFile::erased(0x40_0000);
+        let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..20_000 {
+            let len = (next() % 64) as usize;
+            let mut frame: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+            if frame.len() >= 8 && next() % 2 == 0 {
+                frame[0] = 0;
+                frame[1] = [
+                    2, 3, 4, 5, 6, 7, 8, 9, 0x0A, 0x0B, 0x0D, 0x0E, 0x0F, 0x10, 0x11, 0x13,
+                ][(next() % 16) as usize];
+                let n = (frame.len() - 8) as u16;
+                frame[2..4].copy_from_slice(&n.to_le_bytes());
+            }
+            if let Ok(req) = crate::rom_loader::protocol::Request::parse(&frame) {
+                let (replies, _) = l.handle(&req, &mut flash);
+                assert!(!replies.is_empty(), "every request is answered");
+            }
+        }
     }
 
     #[test]

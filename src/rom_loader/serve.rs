@@ -45,7 +45,7 @@ pub fn serve(hw: &RefCell<Hw>, flash: &RefCell<FlashFile>, board: &Board, strap:
             let (replies, exit) = match Request::parse(&frame) {
                 Ok(req) => loader.handle(&req, &mut flash.borrow_mut()),
                 Err(ParseError::LengthMismatch { op }) => (
-                    vec![Response::fail(op, 0, error::INVALID_MESSAGE)],
+                    vec![Response::fail(op, loader.value(), error::INVALID_MESSAGE)],
                     Exit::Stay,
                 ),
                 // Too short to name a command, or not a request at all: nothing to answer.
