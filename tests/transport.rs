@@ -582,3 +582,51 @@ fn rshell_copies_from_the_board_in_the_micropython_profile_and_resets_a_pycom_on
         .output();
     sim.wait_stdout("rst:0x7 (TG0WDT_SYS_RESET)");
 }
+
+/// `mpremote mount DIR` in the micropython profile: the device imports a module from the host
+/// directory, reads a host file, writes one back, lists and stats the mount, and /flash is
+/// still there beside it; with the mount gone, the host's module is not found.
+#[test]
+fn mpremote_mount_serves_a_host_directory_to_the_device() {
+    let sim = Sim::start(&["--pty", "--repl-profile", "micropython"]);
+    let pty = sim.pty.clone().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("hostmod.py"), "ANSWER = 6 * 7\n").unwrap();
+    std::fs::create_dir(dir.path().join("pkg")).unwrap();
+    std::fs::write(dir.path().join("pkg/__init__.py"), "NAME = 'pkg'\n").unwrap();
+    std::fs::write(dir.path().join("note.txt"), "hello from the host\n").unwrap();
+    let code = "import os, hostmod, pkg\n\
+        print('cwd', os.getcwd())\n\
+        print('answer', hostmod.ANSWER, pkg.NAME)\n\
+        print('note', open('note.txt').read().strip())\n\
+        f = open('from_device.txt', 'w'); f.write('written on the device'); f.close()\n\
+        print('ls', sorted(os.listdir()))\n\
+        print('size', os.stat('note.txt')[6])\n\
+        print('root', sorted(os.listdir('/')))\n\
+        print('flash', 'boot.py' in os.listdir('/flash'))\n";
+    let out = mpremote(&pty, &["mount", dir.path().to_str().unwrap(), "exec", code]);
+    assert!(out.contains("cwd /remote\n"), "{out}");
+    assert!(out.contains("answer 42 pkg\n"), "{out}");
+    assert!(out.contains("note hello from the host\n"), "{out}");
+    assert!(
+        out.contains("ls ['from_device.txt', 'hostmod.py', 'note.txt', 'pkg']\n"),
+        "{out}"
+    );
+    assert!(out.contains("size 20\n"), "{out}");
+    assert!(out.contains("root ['flash', 'remote']\n"), "{out}");
+    assert!(out.contains("flash True\n"), "{out}");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("from_device.txt")).unwrap(),
+        "written on the device"
+    );
+    // mpremote unmounts when it leaves: the host's module is gone from the device.
+    let after = mpremote(
+        &pty,
+        &[
+            "exec",
+            "import os\ntry:\n import hostmod\nexcept ImportError as e:\n print('gone', e)\nprint(sorted(os.listdir('/')))",
+        ],
+    );
+    assert!(after.contains("gone no module named 'hostmod'"), "{after}");
+    assert!(after.contains("['flash']"), "{after}");
+}

@@ -63,11 +63,13 @@ pub static FIRMWARE_MODULES: &[FirmwareModule] = &[
     ),
     firmware_module!(["_file"], "lib/_file.py", "<frozen _file>"),
     firmware_module!(["vfs"], "lib/vfs.py", "<frozen vfs>"),
+    firmware_module!(["io"], "lib/io.py", "<frozen io>"),
+    firmware_module!(["_pymount"], "lib/_pymount.py", "<frozen _pymount>"),
 ];
 
 /// Modules only the `micropython` REPL profile has (they are newer than firmware 1.20's
 /// MicroPython 1.11).
-const UPSTREAM_ONLY: &[&str] = &["vfs"];
+const UPSTREAM_ONLY: &[&str] = &["vfs", "io"];
 
 /// The code object of firmware module `name` for this interpreter, or None if there is none.
 pub fn builtin_code(

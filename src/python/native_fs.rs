@@ -200,6 +200,14 @@ pub mod fsmod {
         map(vm, vfs::chdir(&bridge, &path.to_string_lossy()))
     }
 
+    /// The current directory set to an absolute path inside a Python-mounted filesystem
+    /// (`_pymount`), which checked it with the mounted object itself.
+    #[pyfunction]
+    fn set_cwd(path: PyStrRef, vm: &VirtualMachine) -> PyResult<()> {
+        current(vm)?.session.borrow_mut().cwd = path.to_string_lossy().into_owned();
+        Ok(())
+    }
+
     /// `open()`'s file side: `kind` is `r`, `w`, `x` or `a`. Returns `(absolute path, content)`.
     #[pyfunction]
     fn open(path: PyStrRef, kind: PyStrRef, vm: &VirtualMachine) -> PyResult<PyObjectRef> {

@@ -235,6 +235,11 @@ def open(file, mode='r', buffering=-1, encoding=None, errors=None, newline=None,
             raise ValueError('invalid mode: %r' % mode)
     if kind is None:
         raise ValueError('invalid mode: %r' % mode)
+    import _pymount
+    found = _pymount.find(file)
+    if found:
+        # A filesystem written in Python (os.mount of a VFS object) opens its own files.
+        return found[0].open(found[1], mode)
     path, data = _fs.open(file, kind)
     readable = kind == 'r' or plus
     writable = kind != 'r' or plus

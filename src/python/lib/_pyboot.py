@@ -34,7 +34,10 @@ class _Uart0Bytes:
         buf[:len(data)] = data
         return len(data)
 
-    def write(self, b):
+    def write(self, b, n=None):
+        # MicroPython's stream write takes an optional length (mpremote's mount uses it).
+        if n is not None:
+            b = memoryview(b)[:n]
         return _dev.write_bytes(b)
 
     def flush(self):
@@ -190,6 +193,10 @@ class _Finder:
 
     def find_spec(self, name, path=None, target=None):
         found = _dev.find_module(name, list(sys.path))
+        mounted = sys.modules.get('_pymount')
+        if found is None and getattr(mounted, 'mounts', None):
+            # A module on a filesystem written in Python (os.mount of a VFS object).
+            found = mounted.find_module(name, list(sys.path))
         if found is None:
             return None
         source, filename, package = found

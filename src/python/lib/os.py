@@ -4,6 +4,7 @@
 # `os.mount(machine.SD(), '/sd')`, `/sd` (the directory given with `pycom-sim run --sd DIR`).
 # Errors are MicroPython's: `OSError: [Errno 2] ENOENT`, with `e.args[0] == 2`.
 import _fs
+import _pymount
 
 sep = '/'
 
@@ -39,22 +40,40 @@ def _is_uart(obj):
 
 
 def listdir(path=None):
-    return _fs.listdir() if path is None else _fs.listdir(path)
+    found = _pymount.find(path)
+    if found:
+        return _pymount.listdir(found)
+    names = _fs.listdir() if path is None else _fs.listdir(path)
+    if _pymount.mounts and _pymount.absolute(path) == '/':
+        names = names + _pymount.names()
+    return names
 
 
 def ilistdir(path=None):
+    found = _pymount.find(path)
+    if found:
+        return iter(found[0].ilistdir(found[1]))
     return iter(_fs.ilistdir() if path is None else _fs.ilistdir(path))
 
 
 def mkdir(path):
+    found = _pymount.find(path)
+    if found:
+        return found[0].mkdir(found[1])
     _fs.mkdir(path)
 
 
 def rmdir(path):
+    found = _pymount.find(path)
+    if found:
+        return found[0].rmdir(found[1])
     _fs.rmdir(path)
 
 
 def remove(path):
+    found = _pymount.find(path)
+    if found:
+        return found[0].remove(found[1])
     _fs.remove(path)
 
 
@@ -62,14 +81,26 @@ unlink = remove
 
 
 def rename(old_path, new_path):
+    found = _pymount.find(old_path)
+    if found:
+        other = _pymount.find(new_path)
+        if other is None or other[0] is not found[0]:
+            raise OSError(18)  # EXDEV: across volumes
+        return found[0].rename(found[1], other[1])
     _fs.rename(old_path, new_path)
 
 
 def stat(path):
+    found = _pymount.find(path)
+    if found:
+        return tuple(found[0].stat(found[1]))
     return _fs.stat(path)
 
 
 def statvfs(path):
+    found = _pymount.find(path)
+    if found:
+        return found[0].statvfs(found[1])
     return _fs.statvfs(path)
 
 
@@ -82,6 +113,9 @@ def getcwd():
 
 
 def chdir(path):
+    found = _pymount.find(path)
+    if found:
+        return _pymount.chdir(found, path)
     _fs.chdir(path)
 
 
@@ -100,12 +134,16 @@ def _is_sd(obj):
 
 
 def mount(fsobj, mount_point, *, readonly=False):
+    """Mounts machine.SD() (as /sd) or any object with MicroPython's VFS methods (ilistdir,
+    stat, open, ...), as mpremote's `mount` does with a host directory."""
     if not _is_sd(fsobj):
-        raise _fs.error(19, 'pycom-sim can mount only machine.SD()')
+        return _pymount.mount(fsobj, mount_point, readonly)
     _fs.mount_sd(mount_point)
 
 
 def umount(mount_point):
+    if _pymount.umount(mount_point):
+        return
     if _is_sd(mount_point):
         if not _fs.sd_mounted():
             raise _fs.error(22)
