@@ -514,3 +514,177 @@ fn firmware_modules_show_only_their_documented_names() {
     }
     rig.shutdown();
 }
+
+/// `sorted` public names of each module, under each name the firmware accepts.
+const MODULE_NAMES: &[(&[&str], &str)] = &[
+    (&["array"], "['array']"),
+    (&["uzlib"], "['DecompIO', 'decompress']"),
+    (
+        &["uselect", "select"],
+        "['POLLERR', 'POLLHUP', 'POLLIN', 'POLLOUT', 'poll', 'select']",
+    ),
+    (&["utimeq"], "['utimeq']"),
+    (&["uqueue", "queue"], "['Queue']"),
+    (&["ucrypto", "crypto"], "['getrandbits']"),
+    (
+        &["uio"],
+        "['BytesIO', 'FileIO', 'StringIO', 'TextIOWrapper', 'open']",
+    ),
+    (&["ucollections"], "['deque', 'namedtuple']"),
+    (
+        &["cmath"],
+        "['cos', 'e', 'exp', 'log', 'phase', 'pi', 'polar', 'rect', 'sin', 'sqrt']",
+    ),
+    (
+        &["math"],
+        "['acos', 'asin', 'atan', 'atan2', 'ceil', 'copysign', 'cos', 'degrees', 'e', 'exp', \
+         'fabs', 'floor', 'fmod', 'frexp', 'isfinite', 'isinf', 'isnan', 'ldexp', 'log', 'modf', \
+         'pi', 'pow', 'radians', 'sin', 'sqrt', 'tan', 'trunc']",
+    ),
+];
+
+#[test]
+fn the_firmware_module_set_imports_under_every_name_with_only_the_firmware_names() {
+    let mut rig = booted();
+    for (names, public) in MODULE_NAMES {
+        for name in *names {
+            assert_eq!(
+                rig.eval(&format!(
+                    "import {name}; print(sorted(n for n in dir({name}) if n[0] != '_'))"
+                )),
+                format!("{public}\r\n"),
+                "dir({name})"
+            );
+        }
+    }
+    assert_eq!(
+        rig.eval("import umachine, machine; print(umachine.reset_cause() == machine.reset_cause(), umachine.PWRON_RESET)"),
+        "True 0\r\n"
+    );
+    for missing in [
+        "collections",
+        "io",
+        "random",
+        "urandom",
+        "heapq",
+        "uheapq",
+        "zlib",
+        "itertools",
+    ] {
+        assert_eq!(
+            rig.eval(&format!("import {missing}")),
+            format!(
+                "Traceback (most recent call last):\r\n  File \"<stdin>\", line 1, in <module>\r\n\
+                 ImportError: no module named '{missing}'\r\n"
+            )
+        );
+    }
+    rig.shutdown();
+}
+
+#[test]
+fn help_modules_prints_the_firmware_list_in_its_columns() {
+    let mut rig = booted();
+    assert_eq!(
+        rig.eval("help('modules')"),
+        "__main__          json              sys               uos\r\n\
+         _boot             machine           time              uqueue\r\n\
+         _main             math              ubinascii         ure\r\n\
+         _thread           micropython       ubinascii         uselect\r\n\
+         array             network           ucollections      uselect\r\n\
+         binascii          os                ucrypto           usocket\r\n\
+         builtins          pycom             uctypes           ussl\r\n\
+         cmath             queue             uerrno            ustruct\r\n\
+         crypto            re                uerrno            utime\r\n\
+         errno             select            uhashlib          utimeq\r\n\
+         framebuf          socket            uio               uzlib\r\n\
+         gc                ssl               ujson\r\n\
+         hashlib           struct            umachine\r\n\
+         Plus any modules on the filesystem\r\n"
+    );
+    rig.shutdown();
+}
+
+#[test]
+fn array_uzlib_and_math_give_the_documented_results() {
+    let mut rig = booted();
+    assert_eq!(
+        rig.eval("import array; a = array.array('h', [1, -2]); a.append(3); a.extend([4]); print(a, len(a), bytes(a[:3]))"),
+        "array('h', [1, -2, 3, 4]) 4 b'\\x01\\x00\\xfe\\xff\\x03\\x00'\r\n"
+    );
+    assert_eq!(
+        rig.eval("import ustruct; print(ustruct.unpack('<2h', array.array('h', [7, -7])))"),
+        "(7, -7)\r\n"
+    );
+    assert_eq!(
+        rig.eval(
+            "import uzlib, uio; print(uzlib.decompress(b'x\\x9c\\xcb\\xc8\\x04\\x00\\x01;\\x00\\xd2'), uzlib.decompress(b'\\xcb\\xc8\\x04\\x00', -8))"
+        ),
+        "bytearray(b'hi') bytearray(b'hi')\r\n"
+    );
+    assert_eq!(
+        rig.eval(
+            "d = uzlib.DecompIO(uio.BytesIO(b'\\x1f\\x8b\\x08\\x00\\x00\\x00\\x00\\x00\\x02\\x03\\xcb\\xc8\\x04\\x00\\xac*\\x93\\xd8\\x02\\x00\\x00\\x00'), 31); print(d.read(1), d.read(), d.read())"
+        ),
+        "b'h' b'i' b''\r\n"
+    );
+    assert_eq!(
+        rig.eval("uzlib.DecompIO(uio.BytesIO(b'junk'))"),
+        "Traceback (most recent call last):\r\n  File \"<stdin>\", line 1, in <module>\r\n\
+         ValueError: compression header\r\n"
+    );
+    assert_eq!(
+        rig.eval("import cmath, math; print(cmath.sqrt(-4), cmath.polar(1j), math.log(math.e), math.trunc(-2.5))"),
+        "2j (1.0, 1.5707963267948966) 1.0 -2\r\n"
+    );
+    rig.shutdown();
+}
+
+#[test]
+fn uselect_utimeq_uqueue_and_crypto_give_the_documented_results() {
+    let mut rig = booted();
+    assert_eq!(
+        rig.eval("import uselect, sys, time; p = uselect.poll(); p.register(sys.stdin, uselect.POLLIN); print(p.poll(0))"),
+        "[]\r\n"
+    );
+    assert_eq!(
+        rig.paste(&[
+            "class Ready:",
+            "    def ioctl(self, req, arg):",
+            "        return arg & uselect.POLLIN if req == 3 else 0",
+            "r = Ready(); p.register(r)",
+            "print([(o is r, ev) for o, ev in p.poll(0)])",
+            "p.unregister(r); t = time.ticks_ms(); print(p.poll(50), time.ticks_diff(time.ticks_ms(), t) >= 50)",
+            "rl, wl, xl = uselect.select([sys.stdin], [sys.stdout], [], 0); print(rl, wl == [sys.stdout], xl)",
+        ]),
+        "[(True, 1)]\r\n[] True\r\n[] True []\r\n"
+    );
+    assert_eq!(
+        rig.paste(&[
+            "import utimeq",
+            "q = utimeq.utimeq(3); q.push(20, 'b', 2); q.push(10, 'a', 1); q.push(20, 'c', 3)",
+            "r = [0, 0, 0]; q.pop(r); print(r, q.peektime(), len(q))",
+            "q.pop(r); print(r); q.pop(r); print(r, bool(q))",
+            "try: q.pop(r)",
+            "except IndexError as e: print(e)",
+        ]),
+        "[10, 'a', 1] 20 2\r\n[20, 'b', 2]\r\n[20, 'c', 3] False\r\nempty heap\r\n"
+    );
+    assert_eq!(
+        rig.paste(&[
+            "import queue",
+            "q = queue.Queue(2); q.put(1); q.put(2); print(q.full(), q.get(), q.empty())",
+            "q.get(); t = time.ticks_ms()",
+            "try: q.get(timeout=20)",
+            "except OSError as e: print(e, time.ticks_diff(time.ticks_ms(), t) >= 20)",
+            "try: q.get(block=False)",
+            "except queue.Queue.Empty as e: print(type(e) is OSError, e)",
+        ]),
+        "True 1 False\r\nEmpty True\r\nTrue Empty\r\n"
+    );
+    assert_eq!(
+        rig.eval("import crypto; b = crypto.getrandbits(33); print(type(b).__name__, len(b), len(crypto.getrandbits(64)))"),
+        "bytes 8 8\r\n"
+    );
+    rig.shutdown();
+}

@@ -53,6 +53,8 @@ pub fn compile(
     mode: Mode,
     filename: &str,
 ) -> PyResult<rustpython_vm::PyRef<rustpython_vm::builtins::PyCode>> {
+    let source = &*crate::python::native_compat::normalize_newlines(source);
+    crate::python::native_compat::check_source(vm, source, filename)?;
     match guard_panic(|| vm.compile(source, mode, filename.to_string())) {
         Ok(Ok(code)) => Ok(code),
         Ok(Err(err)) => Err(vm.new_syntax_error(&err, Some(source))),

@@ -11,6 +11,7 @@ pub mod dupterm;
 pub mod exec;
 pub mod memory;
 pub mod native;
+pub mod native_compat;
 pub mod native_fs;
 pub mod native_machine;
 pub mod native_pycom;
@@ -233,6 +234,7 @@ fn new_interpreter() -> (Interpreter, rustpython_vm::signal::UserSignalSender) {
         .init_hook(move |vm| {
             vm.set_user_signal_channel(rx);
             memory::install(vm);
+            native_compat::install(vm);
         })
         .build();
     (interpreter, tx)
@@ -269,7 +271,10 @@ fn run_interpreter(bridge: &Rc<Bridge>) -> Flow {
 }
 
 fn session(vm: &VirtualMachine, bridge: &Rc<Bridge>) -> Flow {
-    let scope = vm.new_scope_with_builtins();
+    // boot.py, main.py and the REPL run in `__main__`, as `pyexec` runs them in mp_globals.
+    let scope = vm
+        .new_scope_with_main()
+        .unwrap_or_else(|_| vm.new_scope_with_builtins());
     if let Err(flow) = load_prelude(vm) {
         return flow;
     }

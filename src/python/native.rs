@@ -29,7 +29,11 @@ macro_rules! firmware_module {
 /// before anything on the device's filesystem, as frozen/built-in modules do on the module.
 pub static FIRMWARE_MODULES: &[FirmwareModule] = &[
     firmware_module!(["_pyboot"], "lib/_pyboot.py", "<frozen _pyboot>"),
-    firmware_module!(["machine"], "lib/machine.py", "<frozen machine>"),
+    firmware_module!(
+        ["machine", "umachine"],
+        "lib/machine.py",
+        "<frozen machine>"
+    ),
     firmware_module!(["os", "uos"], "lib/os.py", "<frozen os>"),
     firmware_module!(["_sysext"], "lib/_sysext.py", "<frozen _sysext>"),
     firmware_module!(["pycom"], "lib/pycom.py", "<frozen pycom>"),
@@ -62,6 +66,14 @@ pub static FIRMWARE_MODULES: &[FirmwareModule] = &[
         "<frozen ucollections>"
     ),
     firmware_module!(["_file"], "lib/_file.py", "<frozen _file>"),
+    firmware_module!(["array"], "lib/array.py", "<frozen array>"),
+    firmware_module!(["math"], "lib/math.py", "<frozen math>"),
+    firmware_module!(["cmath"], "lib/cmath.py", "<frozen cmath>"),
+    firmware_module!(["uzlib"], "lib/uzlib.py", "<frozen uzlib>"),
+    firmware_module!(["uselect", "select"], "lib/uselect.py", "<frozen uselect>"),
+    firmware_module!(["utimeq"], "lib/utimeq.py", "<frozen utimeq>"),
+    firmware_module!(["uqueue", "queue"], "lib/uqueue.py", "<frozen uqueue>"),
+    firmware_module!(["ucrypto", "crypto"], "lib/ucrypto.py", "<frozen ucrypto>"),
     firmware_module!(["vfs"], "lib/vfs.py", "<frozen vfs>"),
     firmware_module!(["io"], "lib/io.py", "<frozen io>"),
     firmware_module!(["_pymount"], "lib/_pymount.py", "<frozen _pymount>"),
@@ -130,8 +142,25 @@ pub mod dev {
 
     /// `compile()` with RustPython's code generator guarded: a fault in it is the `SyntaxError`
     /// of [`crate::python::exec::compiler_fault`], not a crash of the device.
+    /// Source text has its CR/CRLF line ends made LF first, as MicroPython's lexer does, and what
+    /// the firmware's compiler rejects is a `SyntaxError` ([`crate::python::native_compat`]).
     #[pyfunction]
-    fn compile(args: rustpython_vm::function::FuncArgs, vm: &VirtualMachine) -> PyResult {
+    fn compile(mut args: rustpython_vm::function::FuncArgs, vm: &VirtualMachine) -> PyResult {
+        let filename = args
+            .args
+            .get(1)
+            .and_then(|f| f.downcast_ref::<rustpython_vm::builtins::PyStr>())
+            .map_or_else(
+                || "<string>".to_string(),
+                |f| f.to_string_lossy().into_owned(),
+            );
+        if let Some(first) = args.args.first_mut()
+            && let Some(text) = source_text(first)
+        {
+            let text = crate::python::native_compat::normalize_newlines(&text).into_owned();
+            crate::python::native_compat::check_source(vm, &text, &filename)?;
+            *first = vm.ctx.new_str(text).into();
+        }
         let original = original_builtin("compile", vm)?;
         match crate::python::exec::guard_panic(|| original.call(args, vm)) {
             Ok(result) => result,
@@ -163,25 +192,28 @@ pub mod dev {
         mut args: rustpython_vm::function::FuncArgs,
         vm: &VirtualMachine,
     ) -> PyResult {
-        if let Some(first) = args.args.first_mut() {
-            let text = if let Some(s) = first.downcast_ref::<rustpython_vm::builtins::PyStr>() {
-                Some(s.to_string_lossy().into_owned())
+        if let Some(first) = args.args.first_mut()
+            && let Some(text) = source_text(first)
+        {
+            let mode = if name == "eval" {
+                rustpython_vm::compiler::Mode::Eval
             } else {
-                first
-                    .downcast_ref::<rustpython_vm::builtins::PyBytes>()
-                    .map(|b| String::from_utf8_lossy(b.as_bytes()).into_owned())
+                rustpython_vm::compiler::Mode::Exec
             };
-            if let Some(text) = text {
-                let mode = if name == "eval" {
-                    rustpython_vm::compiler::Mode::Eval
-                } else {
-                    rustpython_vm::compiler::Mode::Exec
-                };
-                let code = crate::python::exec::compile(vm, &text, mode, filename)?;
-                *first = code.into();
-            }
+            let code = crate::python::exec::compile(vm, &text, mode, filename)?;
+            *first = code.into();
         }
         original_builtin(name, vm)?.call(args, vm)
+    }
+
+    /// The text of a `compile`/`exec`/`eval` source argument (str or bytes), if it is one.
+    fn source_text(arg: &PyObjectRef) -> Option<String> {
+        if let Some(s) = arg.downcast_ref::<rustpython_vm::builtins::PyStr>() {
+            Some(s.to_string_lossy().into_owned())
+        } else {
+            arg.downcast_ref::<rustpython_vm::builtins::PyBytes>()
+                .map(|b| String::from_utf8_lossy(b.as_bytes()).into_owned())
+        }
     }
 
     /// `input()`: prompt, then a line typed on UART0 with echo and backspace.

@@ -49,11 +49,12 @@ use crate::python::bridge::Bridge;
 pub(crate) use pycom::module_def;
 
 /// The modules of `rustpython-stdlib` the device may import: the pure-computation ones the
-/// firmware's `math`, `cmath`, `ustruct`, `ubinascii`, `ujson` and `uhashlib` are built on.
+/// firmware's `math`, `cmath`, `ustruct`, `ubinascii`, `ujson`, `uhashlib`, `array` and `uzlib`
+/// are built on.
 /// Everything else in that crate stays unregistered.
 const STDLIB_WHITELIST: &[&str] = &[
     "math", "cmath", "_struct", "binascii", "_json", "_hashlib", "_md5", "_sha1", "_sha256",
-    "_sha512",
+    "_sha512", "array", "zlib",
 ];
 
 /// The whitelisted `rustpython-stdlib` module definitions, for the interpreter builder.
@@ -727,8 +728,23 @@ pub mod pycom {
             "spec_from_loader",
             (vm.ctx.new_str(name.as_str()), vm.ctx.none()),
         )?;
-        let module = vm.call_method(&imp, "create_builtin", (spec,))?;
-        vm.call_method(&imp, "exec_builtin", (module.clone(),))?;
+        // `create_builtin` answers with `sys.modules[name]` when there is one, which is the
+        // firmware module being imported under that name (`math`, `array`): take it out of the
+        // way while the native module is made.
+        let shadow = sys_modules.get_item(name.as_str(), vm).ok();
+        if shadow.is_some() {
+            sys_modules.del_item(name.as_str(), vm)?;
+        }
+        let made = vm
+            .call_method(&imp, "create_builtin", (spec,))
+            .and_then(|m| {
+                vm.call_method(&imp, "exec_builtin", (m.clone(),))
+                    .map(|_| m)
+            });
+        if let Some(shadow) = shadow {
+            sys_modules.set_item(name.as_str(), shadow, vm)?;
+        }
+        let module = made?;
         sys_modules.set_item(key.as_str(), module.clone(), vm)?;
         Ok(module)
     }

@@ -122,6 +122,11 @@ pub fn answer_sub(body: &[u8]) -> Option<Vec<u8>> {
         return None;
     }
     let (&command, value) = rest.split_first()?;
+    // Clients send 0..=12 (RFC 2217); anything else is no request, and echoing 155 + 100 would
+    // put a bare IAC in the reply and break the client's framing (found by fuzzing).
+    if command > 12 {
+        return None;
+    }
     let value: Vec<u8> = if command == SET_BAUDRATE && value.iter().all(|&b| b == 0) {
         115_200u32.to_be_bytes().to_vec()
     } else {
@@ -232,6 +237,18 @@ mod tests {
         );
         assert_eq!(answer_negotiation(DO, 24), Some([IAC, WONT, 24]));
         assert_eq!(answer_negotiation(WONT, 24), None);
+    }
+
+    #[test]
+    fn commands_no_client_sends_get_no_answer() {
+        // 155 + 100 is 0xFF: answering it would send a bare IAC inside the subnegotiation.
+        assert_eq!(answer_sub(&[COM_PORT, 155]), None);
+        assert_eq!(answer_sub(&[COM_PORT, 101, 0]), None);
+        let reply = answer_sub(&[COM_PORT, 12, 0]).expect("12 is a client command");
+        assert_eq!(
+            Parser::default().feed(&reply),
+            vec![Incoming::Sub(vec![COM_PORT, 112, 0])]
+        );
     }
 
     #[test]

@@ -93,10 +93,47 @@ For a list of available modules, type help('modules')
 """
 
 
+# help('modules'): the firmware's module table (py/objmodule.c with esp32/mpconfigport.h of
+# 1.20.2: the core and extmod modules its flags enable, the port's modules, `array` registered
+# by py/modarray.c), its weak links (`import json` finds ujson) and the frozen _boot/_main.
+# uselect, ubinascii and uerrno are in the core table and the port's, so the firmware lists
+# them twice. Radio modules are listed as on the module, though pycom-sim has none yet.
+_MODULES = (
+    '__main__ builtins micropython uio ucollections ustruct math cmath sys gc _thread uerrno '
+    'uctypes uzlib ujson ure utimeq ubinascii uselect framebuf '
+    'umachine uos network usocket uselect utime pycom uhashlib ucrypto ubinascii ussl uerrno '
+    'uqueue array '
+    'machine os socket select binascii struct re json time hashlib crypto ssl errno queue '
+    '_boot _main').split()
+
+
+def _help_modules():
+    """`mp_help_print_modules`: sorted, column-first in 4 columns of 18."""
+    names = sorted(_MODULES)
+    rows = (len(names) + 3) // 4
+    for i in range(rows):
+        line = ''
+        j = i
+        while True:
+            line += names[j]
+            j += rows
+            if j >= len(names):
+                break
+            gap = 18 - len(names[j - rows])
+            while gap < 1:
+                gap += 18
+            line += ' ' * gap
+        print(line)
+    print('Plus any modules on the filesystem')
+
+
 def help(obj=None):
     """The firmware's help(): the control keys, or the members of an object."""
     if obj is None:
         print(_HELP, end='')
+        return
+    if obj == 'modules':
+        _help_modules()
         return
     print('object %r is of type %s' % (obj, type(obj).__name__))
     for name in dir(obj):
@@ -120,12 +157,16 @@ def print_exception(e, file=None):
         frames.append((code.co_filename, tb.tb_lineno, code.co_name))
         tb = tb.tb_next
     if isinstance(e, SyntaxError) and not frames and e.lineno is not None:
-        frames.append((e.filename or '<stdin>', e.lineno, '<module>'))
+        # The parser's errors carry no block name, so the firmware's line has no ", in".
+        frames.append((e.filename or '<stdin>', e.lineno, None))
     frames = [f for f in frames if not f[0].startswith('<frozen ')]
     if frames:
         w('Traceback (most recent call last):\n')
         for filename, line, name in frames:
-            w('  File "%s", line %d, in %s\n' % (filename, line, name))
+            if name is None:
+                w('  File "%s", line %d\n' % (filename, line))
+            else:
+                w('  File "%s", line %d, in %s\n' % (filename, line, name))
     name = type(e).__name__
     if isinstance(e, SyntaxError):
         # The firmware names no detail, except for indentation; pycom-sim's own compiler
@@ -198,6 +239,8 @@ class _Finder:
             # A module on a filesystem written in Python (os.mount of a VFS object).
             found = mounted.find_module(name, list(sys.path))
         if found is None:
+            if name in _NOT_IN_FIRMWARE:
+                raise ImportError("no module named '%s'" % name, name=name)
             return None
         source, filename, package = found
         import _frozen_importlib
@@ -208,7 +251,24 @@ class _Finder:
         return spec
 
 
+class _NoModule:
+    """Last in sys.meta_path: a module nobody found is MicroPython's ImportError (not CPython's
+    ModuleNotFoundError), with its words: `no module named 'x'`, in str(e) and e.args too."""
+
+    def find_spec(self, name, path=None, target=None):
+        raise ImportError("no module named '%s'" % name, name=name)
+
+
+# RustPython's own modules that firmware 1.20 does not have: `import itertools` fails there
+# unless a file provides it, so it fails here too (our modules use them under other names).
+_NOT_IN_FIRMWARE = ('itertools', 'atexit', 'marshal', 'zlib', '__hello__', '__phello__',
+                    '__hello_alias__', '__hello_only__', '__phello_alias__')
+for _name in _NOT_IN_FIRMWARE:
+    sys.modules.pop(_name, None)
+del _name
+
 sys.meta_path.insert(0, _Finder())
+sys.meta_path.append(_NoModule())
 
 
 def publish(name, namespace):

@@ -4,10 +4,20 @@ import sys
 import _pycom
 
 
+class _Namespace:
+    def __init__(self, state):
+        self.__dict__.update(state)
+
+
 class _Implementation(tuple):
     """sys.implementation: (name='micropython', version=(1, 11, 0))."""
 
-    def __new__(cls):
+    def __new__(cls, **state):
+        if state:
+            # RustPython's FrozenImporter makes its loader state with
+            # `type(sys.implementation)(filename=..., origname=...)`, as CPython does with its
+            # SimpleNamespace: give it a namespace, or frozen modules (copyreg) cannot load.
+            return _Namespace(state)
         return tuple.__new__(cls, ('micropython', (1, 11, 0)))
 
     @property

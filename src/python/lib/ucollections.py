@@ -1,33 +1,13 @@
-# ucollections: py/modcollections.c — namedtuple, OrderedDict, deque.
+# ucollections: py/modcollections.c — deque and namedtuple (firmware 1.20 builds it without
+# MICROPY_PY_COLLECTIONS_ORDEREDDICT, so there is no OrderedDict; and no `collections` name).
 from _collections import deque  # noqa: F401
-
-
-class OrderedDict(dict):
-    """Insertion-ordered dict (every dict here keeps order; this adds the OrderedDict API)."""
-
-    def popitem(self, last=True):
-        if not self:
-            raise KeyError('popitem(): dictionary is empty')
-        key = next(reversed(self)) if last else next(iter(self))
-        return key, self.pop(key)
-
-    def move_to_end(self, key, last=True):
-        value = self.pop(key)
-        if last:
-            self[key] = value
-        else:
-            items = list(self.items())
-            self.clear()
-            self[key] = value
-            self.update(items)
-
-    def __repr__(self):
-        return 'OrderedDict(%r)' % (dict(self),)
 
 
 def namedtuple(name, fields):
     if isinstance(fields, str):
-        fields = fields.replace(',', ' ').split()
+        # MicroPython splits a field string at whitespace only (no commas, no _fields,
+        # _asdict or _replace: 1.11 builds none of them).
+        fields = fields.split()
     fields = tuple(str(f) for f in fields)
 
     def __new__(cls, *args, **kwargs):
@@ -46,15 +26,8 @@ def namedtuple(name, fields):
     def __repr__(self):
         return '%s(%s)' % (name, ', '.join('%s=%r' % (f, v) for f, v in zip(fields, self)))
 
-    def _asdict(self):
-        return OrderedDict(zip(fields, self))
-
-    def _replace(self, **kwargs):
-        return self.__class__(*(kwargs.pop(f, v) for f, v in zip(fields, self)))
-
     ns = {
-        '__new__': __new__, '__repr__': __repr__, '__slots__': (), '_fields': fields,
-        '_asdict': _asdict, '_replace': _replace,
+        '__new__': __new__, '__repr__': __repr__, '__slots__': (),
     }
     for i, f in enumerate(fields):
         ns[f] = property(lambda self, i=i: tuple.__getitem__(self, i))
