@@ -66,6 +66,8 @@ pub struct SoakReport {
     pub rss_end_kib: u64,
     /// The highest RSS read (once per device minute).
     pub rss_peak_kib: u64,
+    /// RSS at the end of each device minute: a leak shows as a slope.
+    pub rss_by_minute_kib: Vec<u64>,
     pub alarms: u64,
     pub irqs: u64,
     pub toggles_scheduled: u64,
@@ -310,7 +312,9 @@ pub fn soak(minutes: u64, wall_limit: Duration) -> SoakReport {
             report.rss_start_kib = rss_kib();
         }
         if second % 60 == 59 {
-            report.rss_peak_kib = report.rss_peak_kib.max(rss_kib());
+            let rss = rss_kib();
+            report.rss_peak_kib = report.rss_peak_kib.max(rss);
+            report.rss_by_minute_kib.push(rss);
         }
     }
     check_boot(&asked, &got, &mut report);
@@ -365,6 +369,13 @@ fn main() {
         r.rss_peak_kib,
         r.rss_end_kib as i64 - r.rss_start_kib as i64
     );
+    let minutes_shown: Vec<String> = r
+        .rss_by_minute_kib
+        .iter()
+        .step_by(r.rss_by_minute_kib.len().div_ceil(12).max(1))
+        .map(|k| format!("{:.0}", *k as f64 / 1024.0))
+        .collect();
+    println!("RSS by device minute (MiB): {}", minutes_shown.join(" "));
     println!(
         "SOAK_JSON {{\"device_s\":{},\"wall_s\":{:.2},\"rss_start_kib\":{},\"rss_end_kib\":{},\"rss_peak_kib\":{},\"alarms\":{},\"irqs\":{},\"toggles\":{},\"queries\":{},\"answers\":{},\"hard_resets\":{},\"soft_resets\":{},\"problems\":{}}}",
         r.device_s,
