@@ -313,7 +313,9 @@ fn esptool_over_a_pty_reads_the_chip_writes_erases_and_verifies_the_flash() {
         t.elapsed()
     );
     assert!(out.contains("Hash of data verified."), "{out}");
-    let out = esptool_pty(&pty, &["verify_flash", "0x10000", fw_str]);
+    // At a higher rate: CHANGE_BAUDRATE first (a pty has no rate to change).
+    let out = esptool_pty(&pty, &["-b", "460800", "verify_flash", "0x10000", fw_str]);
+    assert!(out.contains("Changing baud rate to 460800"), "{out}");
     assert!(out.contains("-- verify OK (digest matched)"), "{out}");
 
     // Compressed (FLASH_DEFL_*), then a region erased, both read back.
