@@ -26,6 +26,20 @@ fn text(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
+/// The lesson's own lines (`[lesson] …`) in a run's output.
+fn said(t: &str) -> Vec<&str> {
+    t.lines()
+        .filter_map(|l| l.trim_start_matches('\r').strip_prefix("[lesson] "))
+        .collect()
+}
+
+/// Where the lesson first said something containing `what`; fails the test if it never did.
+fn first_said(said: &[&str], what: &str, t: &str) -> usize {
+    said.iter()
+        .position(|l| l.contains(what))
+        .unwrap_or_else(|| panic!("the lesson never said {what:?}:\n{t}"))
+}
+
 /// The learner: safe boot released in window 1, a normal reset (main.py is back), safe boot
 /// again, remove main.py, reset.
 const WINDOW_1_LEARNER: &str = "\
@@ -57,15 +71,8 @@ fn safe_boot_completes_when_the_learner_releases_p12_in_window_1() {
         "{t}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let said: Vec<&str> = t
-        .lines()
-        .filter_map(|l| l.trim_start_matches('\r').strip_prefix("[lesson] "))
-        .collect();
-    let find = |what: &str| {
-        said.iter()
-            .position(|l| l.contains(what))
-            .unwrap_or_else(|| panic!("the lesson never said {what:?}:\n{t}"))
-    };
+    let said = said(&t);
+    let find = |what: &str| first_said(&said, what, &t);
     let locked = find("main.py ran and cut the UART");
     let w1 = find("You released P12 1.500s after reset, in window 1");
     let again = find("main.py ran again");
@@ -167,15 +174,8 @@ fn ota_rollback_goes_back_to_the_previous_image_in_window_2_for_one_boot() {
         "{t}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let said: Vec<&str> = t
-        .lines()
-        .filter_map(|l| l.trim_start_matches('\r').strip_prefix("[lesson] "))
-        .collect();
-    let find = |what: &str| {
-        said.iter()
-            .position(|l| l.contains(what))
-            .unwrap_or_else(|| panic!("the lesson never said {what:?}:\n{t}"))
-    };
+    let said = said(&t);
+    let find = |what: &str| first_said(&said, what, &t);
     let stuck = find("1.20.3's frozen start-up took UART0");
     // The reset lands a millisecond into the group (the stuck update polls the UART each ms).
     let w1 = find("You released P12 1.999s after reset, in window 1");

@@ -172,6 +172,41 @@ pub fn command(args: &LessonArgs) -> Result<(), String> {
     outcome
 }
 
+/// When the learner let go of P12 during the bootloader, counted from the reset: what tells the
+/// windows apart.
+#[derive(Debug, Default)]
+struct P12Release {
+    reset_at_us: u64,
+    after_us: Option<u64>,
+}
+
+impl P12Release {
+    fn on_event(&mut self, event: &Event, state: &BoardState) {
+        match &event.kind {
+            EventKind::Reset { .. } => {
+                self.reset_at_us = event.time_us;
+                self.after_us = None;
+            }
+            EventKind::Drive { drive, gpio, .. }
+                if Some(*gpio) == state.p12_gpio()
+                    && *drive == Drive::Floating
+                    && state.stage == Stage::Bootloader =>
+            {
+                self.after_us = Some(event.time_us.saturating_sub(self.reset_at_us));
+            }
+            _ => {}
+        }
+    }
+
+    /// "You released P12 1.500s after reset", for the lesson's line.
+    fn said(&self) -> String {
+        match self.after_us {
+            Some(us) => format!("You released P12 {} after reset", seconds(us)),
+            None => "P12 was released".into(),
+        }
+    }
+}
+
 /// Where the safe-boot lesson is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 enum SafeStep {
@@ -193,8 +228,7 @@ pub struct SafeBoot {
     step: SafeStep,
     /// UART text of the current boot.
     text: String,
-    reset_at_us: u64,
-    released_after_us: Option<u64>,
+    p12: P12Release,
     /// The current boot's decision: (safe_boot, skip_scripts).
     decision: Option<(String, bool)>,
     told_locked: bool,
@@ -212,21 +246,13 @@ impl Narrator for SafeBoot {
 
     fn on_event(&mut self, event: &Event, state: &BoardState) -> Vec<String> {
         let mut say = Vec::new();
+        self.p12.on_event(event, state);
         match &event.kind {
             EventKind::Reset { .. } => {
                 self.text.clear();
-                self.reset_at_us = event.time_us;
-                self.released_after_us = None;
                 self.decision = None;
             }
             EventKind::Uart { text } => self.text.push_str(&String::from_utf8_lossy(text)),
-            EventKind::Drive { drive, gpio, .. }
-                if Some(*gpio) == state.p12_gpio()
-                    && *drive == Drive::Floating
-                    && state.stage == Stage::Bootloader =>
-            {
-                self.released_after_us = Some(event.time_us.saturating_sub(self.reset_at_us));
-            }
             EventKind::Boot {
                 safe_boot,
                 skip_scripts,
@@ -247,13 +273,6 @@ impl Narrator for SafeBoot {
 }
 
 impl SafeBoot {
-    fn released(&self) -> String {
-        match self.released_after_us {
-            Some(us) => format!("You released P12 {} after reset", seconds(us)),
-            None => "P12 was released".into(),
-        }
-    }
-
     fn on_boot(&mut self, safe_boot: &str) -> Vec<String> {
         let mut say = Vec::new();
         match (self.step, safe_boot) {
@@ -261,7 +280,7 @@ impl SafeBoot {
                 say.push(format!(
                     "{}, in window 1 (the slow blink, 0.1-3.1 s): boot.py and main.py are \
                      skipped, same firmware image. The REPL is yours again.",
-                    self.released()
+                    self.p12.said()
                 ));
             }
             (SafeStep::AwaitSafeBoot | SafeStep::AwaitFix, "previous") => {
@@ -269,7 +288,7 @@ impl SafeBoot {
                     "{}, in window 2 (the fast blink, 3.1-6.1 s): scripts skipped and the \
                      previous OTA image chosen (this board has had no OTA update, so it is the \
                      same image). The REPL is yours again.",
-                    self.released()
+                    self.p12.said()
                 ));
             }
             (SafeStep::AwaitSafeBoot | SafeStep::AwaitFix, "factory") => {
@@ -461,8 +480,7 @@ enum RollbackStep {
 #[derive(Debug, Default)]
 pub struct OtaRollback {
     step: RollbackStep,
-    reset_at_us: u64,
-    released_after_us: Option<u64>,
+    p12: P12Release,
     /// The current boot's decision: (slot, version, safe_boot).
     decision: Option<(String, String, String)>,
     /// Whether this boot's prompt has been talked about (the device idles at every key).
@@ -480,19 +498,9 @@ impl Narrator for OtaRollback {
 
     fn on_event(&mut self, event: &Event, state: &BoardState) -> Vec<String> {
         let mut say = Vec::new();
+        self.p12.on_event(event, state);
         match &event.kind {
-            EventKind::Reset { .. } => {
-                self.reset_at_us = event.time_us;
-                self.released_after_us = None;
-                self.decision = None;
-            }
-            EventKind::Drive { drive, gpio, .. }
-                if Some(*gpio) == state.p12_gpio()
-                    && *drive == Drive::Floating
-                    && state.stage == Stage::Bootloader =>
-            {
-                self.released_after_us = Some(event.time_us.saturating_sub(self.reset_at_us));
-            }
+            EventKind::Reset { .. } => self.decision = None,
             EventKind::Boot {
                 slot,
                 version,
@@ -515,13 +523,6 @@ impl Narrator for OtaRollback {
 }
 
 impl OtaRollback {
-    fn released(&self) -> String {
-        match self.released_after_us {
-            Some(us) => format!("You released P12 {} after reset", seconds(us)),
-            None => "P12 was released".into(),
-        }
-    }
-
     fn on_boot(&mut self, slot: &str, version: &str, safe_boot: &str) -> Vec<String> {
         let mut say = Vec::new();
         match (self.step, safe_boot) {
@@ -530,7 +531,7 @@ impl OtaRollback {
                     "{}, in window 2 (the fast blink, 3.1-6.1 s): the bootloader chose the \
                      previous OTA image, {version} in the {slot} slot, and skipped the scripts. \
                      Watch its banner.",
-                    self.released()
+                    self.p12.said()
                 ));
                 self.step = RollbackStep::AwaitNormal;
             }
@@ -546,7 +547,7 @@ impl OtaRollback {
                  {version}. Its frozen start-up runs even in safe boot, so it hangs again. Hold \
                  P12 (Ctrl-T p), reset (Ctrl-T r) and release it in window 2, after the blink \
                  speeds up.",
-                self.released()
+                self.p12.said()
             )),
             (RollbackStep::AwaitWindow2, _) => say.push(
                 "P12 was not high when the bootloader looked, so the update booted again. Hold \
