@@ -80,7 +80,7 @@ impl Sim {
     /// The port of the listener announced on stderr as `what on 127.0.0.1:PORT`.
     fn port(&self, what: &str) -> u16 {
         let pattern = format!("{what} on 127.0.0.1:");
-        wait_for(&self.stderr, &pattern, || String::new());
+        wait_for(&self.stderr, &pattern, String::new);
         let text = self.stderr.lock().unwrap().clone();
         let rest = &text[text.find(&pattern).unwrap() + pattern.len()..];
         rest.lines().next().unwrap().trim().parse().expect("a port")
