@@ -219,6 +219,18 @@ pub fn fstring_error(
     exc
 }
 
+/// What the firmware's compiler rejects and RustPython's accepts, checked before RustPython
+/// compiles `source`: f-strings, in the `pycom` REPL profile (the `micropython` profile speaks
+/// for MicroPython ≥ 1.23, which has them).
+pub fn check_source(vm: &VirtualMachine, source: &str, filename: &str) -> PyResult<()> {
+    let pycom = crate::python::bridge::current(vm)
+        .is_ok_and(|b| b.hw.borrow().repl_profile == crate::device::hw::ReplProfile::Pycom);
+    match first_fstring_line(source) {
+        Some(line) if pycom => Err(fstring_error(vm, filename, line)),
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::first_fstring_line;
@@ -234,17 +246,5 @@ mod tests {
         assert_eq!(first_fstring_line("# f'comment'\nif'x': pass\n"), None);
         assert_eq!(first_fstring_line("elif'x' or rb'\\'' or 'f\\'x'"), None);
         assert_eq!(first_fstring_line("print('it''s', u'x', br'y')"), None);
-    }
-}
-
-/// What the firmware's compiler rejects and RustPython's accepts, checked before RustPython
-/// compiles `source`: f-strings, in the `pycom` REPL profile (the `micropython` profile speaks
-/// for MicroPython ≥ 1.23, which has them).
-pub fn check_source(vm: &VirtualMachine, source: &str, filename: &str) -> PyResult<()> {
-    let pycom = crate::python::bridge::current(vm)
-        .is_ok_and(|b| b.hw.borrow().repl_profile == crate::device::hw::ReplProfile::Pycom);
-    match first_fstring_line(source) {
-        Some(line) if pycom => Err(fstring_error(vm, filename, line)),
-        _ => Ok(()),
     }
 }
