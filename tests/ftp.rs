@@ -2,37 +2,19 @@
 //! curl when it is installed, against the real `pycom-sim run --ftp` binary. What they see is
 //! checked against what the device sees, through its REPL over `--tcp` and its UART.
 
+mod host_tools;
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// The project's venv (its Python runs ftplib), set up once per test process.
-fn venv() -> PathBuf {
-    static VENV: OnceLock<PathBuf> = OnceLock::new();
-    VENV.get_or_init(|| {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/python-venv");
-        let out = Command::new("bash")
-            .arg(&script)
-            .output()
-            .expect("run scripts/python-venv");
-        assert!(
-            out.status.success(),
-            "scripts/python-venv failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        PathBuf::from(
-            String::from_utf8_lossy(&out.stdout)
-                .lines()
-                .last()
-                .unwrap_or_default()
-                .trim(),
-        )
-    })
-    .clone()
-}
+use host_tools::{collect, venv, wait_for};
+
+/// How long a wait for the device or a tool may take, in wall time.
+const LIMIT: Duration = Duration::from_secs(60);
 
 /// A `pycom-sim run --ftp 0 --tcp 0` process in virtual time, and what it printed.
 struct Sim {
@@ -80,7 +62,7 @@ impl Sim {
     /// The port of the listener announced on stderr as `what on 127.0.0.1:PORT`.
     fn port(&self, what: &str) -> u16 {
         let pattern = format!("{what} on 127.0.0.1:");
-        wait_for(&self.stderr, &pattern, String::new);
+        wait_for(&self.stderr, &pattern, LIMIT, String::new);
         let text = self.stderr.lock().unwrap().clone();
         let rest = &text[text.find(&pattern).unwrap() + pattern.len()..];
         rest.lines().next().unwrap().trim().parse().expect("a port")
@@ -91,7 +73,9 @@ impl Sim {
     }
 
     fn wait_uart(&self, want: &str) {
-        wait_for(&self.stdout, want, || self.stderr.lock().unwrap().clone());
+        wait_for(&self.stdout, want, LIMIT, || {
+            self.stderr.lock().unwrap().clone()
+        });
     }
 
     /// Waits until the UART text after the last `mark` holds `want`.
@@ -167,34 +151,6 @@ impl Drop for Sim {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-}
-
-fn collect(mut from: impl Read + Send + 'static, into: Arc<Mutex<String>>) {
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = from.read(&mut buf) {
-            if n == 0 {
-                return;
-            }
-            into.lock()
-                .unwrap()
-                .push_str(&String::from_utf8_lossy(&buf[..n]));
-        }
-    });
-}
-
-/// Waits (up to 60 s of wall time) until `text` holds `want`.
-fn wait_for(text: &Mutex<String>, want: &str, context: impl Fn() -> String) {
-    let start = Instant::now();
-    while !text.lock().unwrap().contains(want) {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "never saw {want:?}; got:\n{}\n{}",
-            text.lock().unwrap(),
-            context()
-        );
-        std::thread::sleep(Duration::from_millis(10));
     }
 }
 

@@ -2,36 +2,18 @@
 //! profiles), pyserial over `socket://`, and a telnet client (Python's telnetlib) against
 //! Pycom's login. Needs Python 3 and PyPI through `scripts/python-venv` (as tests/esptool.rs).
 
-use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
+mod host_tools;
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// The venv with mpremote and pyserial, set up once per test process.
-fn venv() -> PathBuf {
-    static VENV: OnceLock<PathBuf> = OnceLock::new();
-    VENV.get_or_init(|| {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/python-venv");
-        let out = Command::new("bash")
-            .arg(&script)
-            .output()
-            .expect("run scripts/python-venv");
-        assert!(
-            out.status.success(),
-            "scripts/python-venv failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        PathBuf::from(
-            String::from_utf8_lossy(&out.stdout)
-                .lines()
-                .last()
-                .unwrap_or_default()
-                .trim(),
-        )
-    })
-    .clone()
-}
+use host_tools::{collect, venv, wait_for};
+
+/// How long a wait for the device or a tool may take, in wall time.
+const LIMIT: Duration = Duration::from_secs(30);
 
 /// A `pycom-sim run` process serving transports, with what it printed so far.
 struct Sim {
@@ -75,7 +57,9 @@ impl Sim {
     }
 
     fn wait_stdout(&self, want: &str) {
-        wait_for(&self.stdout, want, || self.stderr.lock().unwrap().clone());
+        wait_for(&self.stdout, want, LIMIT, || {
+            self.stderr.lock().unwrap().clone()
+        });
     }
 
     /// Waits until the UART text after the last `mark` holds `want` (a prompt after a reboot).
@@ -99,7 +83,7 @@ impl Sim {
     /// The port of the listener the run announced on stderr as `what on ADDR`.
     fn port(&self, what: &str) -> u16 {
         let pattern = format!("{what} on 127.0.0.1:");
-        wait_for(&self.stderr, &pattern, String::new);
+        wait_for(&self.stderr, &pattern, LIMIT, String::new);
         let text = self.stderr.lock().unwrap().clone();
         let rest = &text[text.find(&pattern).unwrap() + pattern.len()..];
         rest.lines().next().unwrap().trim().parse().expect("a port")
@@ -114,34 +98,6 @@ impl Drop for Sim {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-}
-
-fn collect(mut from: impl Read + Send + 'static, into: Arc<Mutex<String>>) {
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = from.read(&mut buf) {
-            if n == 0 {
-                return;
-            }
-            into.lock()
-                .unwrap()
-                .push_str(&String::from_utf8_lossy(&buf[..n]));
-        }
-    });
-}
-
-/// Waits (up to 30 s of wall time: a real-time device and real tools) until `text` holds `want`.
-fn wait_for(text: &Mutex<String>, want: &str, context: impl Fn() -> String) {
-    let start = Instant::now();
-    while !text.lock().unwrap().contains(want) {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "never saw {want:?}; got:\n{}\n{}",
-            text.lock().unwrap(),
-            context()
-        );
-        std::thread::sleep(Duration::from_millis(10));
     }
 }
 
