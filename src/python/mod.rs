@@ -265,7 +265,11 @@ fn run_interpreter(bridge: &Rc<Bridge>) -> Flow {
     let (interpreter, signals) = new_interpreter();
     memory::start_budget();
     start_service_ticks(signals);
-    let flow = interpreter.enter(|vm| session(vm, bridge));
+    let flow = interpreter.enter(|vm| {
+        let flow = session(vm, bridge);
+        native_compat::release_main(vm);
+        flow
+    });
     drop(interpreter);
     flow
 }

@@ -41,6 +41,16 @@ pub fn install(vm: &VirtualMachine) {
     }
 }
 
+/// Lets `__main__` go when a session ends, as the firmware's soft reset sweeps its heap: the
+/// REPL's globals (and the files left open in them, which flush as they are dropped) would
+/// otherwise live on in `sys.modules` until the interpreter is torn down, where nothing is
+/// finalised.
+pub fn release_main(vm: &VirtualMachine) {
+    if let Ok(modules) = vm.sys_module.get_attr("modules", vm) {
+        let _ = modules.del_item("__main__", vm);
+    }
+}
+
 /// `source` with CR and CRLF line ends as LF (MicroPython's lexer, `next_char`).
 pub fn normalize_newlines(source: &str) -> Cow<'_, str> {
     if source.contains('\r') {
