@@ -356,7 +356,15 @@ fn esptool_over_a_pty_reads_the_chip_writes_erases_and_verifies_the_flash() {
         pattern_file.to_str().unwrap(),
     ]);
     assert!(!ok && out.contains("verify FAILED"), "{out}");
-    eprintln!("esptool session (8 runs): {:?}", started.elapsed());
+    eprintln!("esptool session: {:?}", started.elapsed());
+    // esptool's `run` (FLASH_BEGIN 0 + FLASH_END "run user code"): the ROM boots the app from
+    // flash, with G23 still grounded and no reset.
+    let resets = run.uart().matches("rst:").count();
+    let out = esptool_pty(&pty, &["run"]);
+    // The ROM locked to 115200 again at this run's SYNC, after the 460800 of an earlier one.
+    assert!(out.contains("Crystal is 40MHz"), "{out}");
+    run.wait_uart("Pycom MicroPython 1.20.3.r1");
+    assert_eq!(run.uart().matches("rst:").count(), resets, "no reset");
 
     let stderr = run.stop();
     assert!(!stderr.contains("panic"), "{stderr}");

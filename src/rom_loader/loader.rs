@@ -107,6 +107,8 @@ impl Loader {
         match req.op {
             op::SYNC => {
                 if is_sync_pattern(&req.data) {
+                    // The ROM autobauds on the 0x55s; esptool always syncs at 115200.
+                    self.chip.set_baud(super::chip::SYNC_BAUD);
                     let r = Response::ok(op::SYNC, SYNC_VALUE);
                     (vec![r; SYNC_REPLIES], Exit::Stay)
                 } else {
