@@ -382,9 +382,11 @@ pub fn update_command(args: &UpdateArgs) -> Result<(), String> {
         handle.shutdown();
         return Err(format!(
             "{}: the board is not in download mode (G23 was not held to GND at reset, so the ROM \
-             booted from flash), and the Firmware Updater only talks to the ROM loader. Connect \
-             G23 to GND and reset it, or pass --auto to let the updater do that as a Pysense or \
-             Pytrack does. Nothing was written.",
+             booted from flash), and the Firmware Updater only talks to the ROM loader. Pass --auto \
+             to let the updater hold G23 to GND and reset as a Pysense or Pytrack does, or run the \
+             board with G23 grounded (`pycom-sim run --flash {} --pty --ground G23`) and update \
+             it through its pty with --port. Nothing was written.",
+            path.display(),
             path.display()
         ));
     }
