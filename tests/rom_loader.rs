@@ -4,37 +4,17 @@
 //! the board boots after each, safe boot's window 2 included. Every check is on what esptool
 //! prints, what the board prints when it boots, or the flash file's bytes.
 
-use std::io::{BufRead, BufReader, Read};
+mod host_tools;
+
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use pycom_sim::board::Board;
+use host_tools::{collect, venv, wait_for};
 
-fn venv() -> PathBuf {
-    static VENV: OnceLock<PathBuf> = OnceLock::new();
-    VENV.get_or_init(|| {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/python-venv");
-        let out = Command::new("bash")
-            .arg(&script)
-            .output()
-            .expect("run scripts/python-venv");
-        assert!(
-            out.status.success(),
-            "scripts/python-venv failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        PathBuf::from(
-            String::from_utf8_lossy(&out.stdout)
-                .lines()
-                .last()
-                .unwrap_or_default()
-                .trim(),
-        )
-    })
-    .clone()
-}
+use pycom_sim::board::Board;
 
 fn sim_bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_pycom-sim"))
@@ -52,8 +32,8 @@ fn sim(args: &[&str]) -> Output {
 /// A `pycom-sim run` serving a transport, with what it printed.
 struct Running {
     child: Child,
-    stdout: Arc<Mutex<Vec<u8>>>,
-    stderr: Arc<Mutex<Vec<u8>>>,
+    stdout: Arc<Mutex<String>>,
+    stderr: Arc<Mutex<String>>,
     pty: Option<String>,
 }
 
@@ -73,8 +53,8 @@ impl Running {
             out.read_line(&mut first).expect("the pty path");
             first.trim_end().to_string()
         });
-        let stdout = Arc::new(Mutex::new(Vec::new()));
-        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let stdout = Arc::new(Mutex::new(String::new()));
+        let stderr = Arc::new(Mutex::new(String::new()));
         collect(out, stdout.clone());
         collect(child.stderr.take().expect("stderr"), stderr.clone());
         Running {
@@ -86,37 +66,22 @@ impl Running {
     }
 
     fn uart(&self) -> String {
-        String::from_utf8_lossy(&self.stdout.lock().unwrap()).into_owned()
+        self.stdout.lock().unwrap().clone()
     }
 
     fn stderr(&self) -> String {
-        String::from_utf8_lossy(&self.stderr.lock().unwrap()).into_owned()
+        self.stderr.lock().unwrap().clone()
     }
 
     fn wait_uart(&self, want: &str) {
-        let start = Instant::now();
-        while !self.uart().contains(want) {
-            assert!(
-                start.elapsed() < Duration::from_secs(20),
-                "never saw {want:?} on UART0:\n{}\nstderr:\n{}",
-                self.uart(),
-                self.stderr()
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        wait_for(&self.stdout, want, Duration::from_secs(20), || {
+            self.stderr()
+        });
     }
 
     fn port(&self, what: &str) -> u16 {
         let pattern = format!("{what} on 127.0.0.1:");
-        let start = Instant::now();
-        while !self.stderr().contains(&pattern) {
-            assert!(
-                start.elapsed() < Duration::from_secs(20),
-                "{}",
-                self.stderr()
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        wait_for(&self.stderr, &pattern, Duration::from_secs(20), String::new);
         let text = self.stderr();
         let rest = &text[text.find(&pattern).unwrap() + pattern.len()..];
         rest.lines().next().unwrap().trim().parse().expect("a port")
@@ -135,18 +100,6 @@ impl Drop for Running {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn collect(mut from: impl Read + Send + 'static, into: Arc<Mutex<Vec<u8>>>) {
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = from.read(&mut buf) {
-            if n == 0 {
-                return;
-            }
-            into.lock().unwrap().extend_from_slice(&buf[..n]);
-        }
-    });
 }
 
 /// The venv's esptool with `args`; returns (success, stdout + stderr).
