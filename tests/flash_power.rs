@@ -784,11 +784,12 @@ fn an_erased_config_boots_littlefs_and_every_tool_works_on_it() {
          \x20      13  put.txt\n        -  sys/\n"
     );
 
-    // fsformat empties the LittleFS; the next boot brings the defaults back; then FAT again.
+    // fsformat (and the page's mkfs) empty the LittleFS; then back to FAT, formatted anew.
     let lines = [
         "import os, pycom",
         "open('/flash/put.txt').read()",
         "os.fsformat('/flash'); os.listdir('/flash')",
+        "_ = open('/flash/x.txt', 'w').write('x'); os.mkfs('/flash'); os.listdir('/flash')",
         "pycom.bootmgr(fs_type=pycom.FAT, reset=True)",
         "import os, pycom; pycom.bootmgr()[1], os.listdir('/flash')",
     ];
@@ -796,8 +797,9 @@ fn an_erased_config_boots_littlefs_and_every_tool_works_on_it() {
     let r = run(&flash, &input, None);
     assert_eq!(answer(&r.out, lines[1]), "'from the host'");
     assert_eq!(answer(&r.out, lines[2]), "[]");
+    assert_eq!(answer(&r.out, lines[3]), "[]");
     assert_eq!(
-        answer(&r.out, lines[4]),
+        answer(&r.out, lines[5]),
         "('FAT', ['main.py', 'sys', 'lib', 'cert', 'boot.py'])"
     );
     assert_eq!(
