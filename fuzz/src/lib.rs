@@ -752,11 +752,11 @@ impl ReplRig {
     }
 
     /// Back to a friendly prompt in a fresh interpreter: Ctrl-C (stop code, leave paste mode),
-    /// Ctrl-D (end a raw-paste or raw block), Ctrl-B (leave raw mode), Ctrl-D (soft reset). If
-    /// that does not bring the prompt back, the reset button must.
+    /// Ctrl-B (leave raw mode), Ctrl-D (soft reset, one interpreter built). If that does not
+    /// bring the prompt back (a raw-paste block still open), the reset button must.
     fn normalise(&self, profile: ReplProfile) {
         self.handle.set_repl_profile(profile);
-        self.handle.write_uart(b"\x03\x03\x04\x02\x04");
+        self.handle.write_uart(b"\x03\x03\x02\x04");
         if let Some(events) = settle(&self.events, REPL_PATIENCE) {
             check_no_panic(&events, b"(soft reset)");
             return;
