@@ -741,8 +741,13 @@ pub mod pycom {
                 vm.call_method(&imp, "exec_builtin", (m.clone(),))
                     .map(|_| m)
             });
-        if let Some(shadow) = shadow {
-            sys_modules.set_item(name.as_str(), shadow, vm)?;
+        // And `create_builtin` leaves the native module in `sys.modules[name]`, where a later
+        // `import binascii` would find it instead of the firmware's: put back what was there.
+        match shadow {
+            Some(shadow) => sys_modules.set_item(name.as_str(), shadow, vm)?,
+            None => {
+                let _ = sys_modules.del_item(name.as_str(), vm);
+            }
         }
         let module = made?;
         sys_modules.set_item(key.as_str(), module.clone(), vm)?;

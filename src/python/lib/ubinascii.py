@@ -1,4 +1,5 @@
-# ubinascii (also `binascii`): extmod/modubinascii.c over RustPython's `binascii`.
+# ubinascii (also `binascii`): extmod/modubinascii.c over RustPython's `binascii`. Firmware 1.20
+# builds it without MICROPY_PY_UBINASCII_CRC32, so there is no crc32().
 import _pycom
 
 _b = _pycom.native_module('binascii')
@@ -31,7 +32,3 @@ def a2b_base64(data):
 
 def b2a_base64(data):
     return _b.b2a_base64(data)
-
-
-def crc32(data, value=0):
-    return _b.crc32(data, value)

@@ -4,10 +4,10 @@
 # Syntax: literals, `.` (any character, newline included, as in re1.5), `[...]`/`[^...]` with
 # ranges and \d \s \w inside, `^` `$` (start/end of the string), `*` `+` `?` and their lazy `?`
 # forms, `{m}` `{m,}` `{m,n}`, `|`, `(...)` and `(?:...)`, escapes \d \D \s \S \w \W \b \B \n
-# \r \t \f \v \0 and \\ \. etc. Classes are ASCII, as on the module. compile(), match(), search(),
-# sub() and split() exist at module level and on compiled objects; match objects have group(),
-# groups(), start(), end() and span(). sub() takes a string with \1 / \g<1> references, or a
-# function.
+# \r \t \f \v \0 and \\ \. etc. Classes are ASCII, as on the module. The module has compile(),
+# match(), search() and DEBUG; compiled objects have match(), search() and split(). Firmware 1.20
+# builds ure without MICROPY_PY_URE_SUB, so there is no sub() (and match objects there have only
+# group(); here they are the engine's, with CPython's methods).
 import _sre
 
 DEBUG = 0x1000
@@ -259,34 +259,6 @@ def _emit(code, node):
             code.append(_MAX_UNTIL if greedy else _MIN_UNTIL)
 
 
-def _expand(template, m):
-    if callable(template):
-        return template(m)
-    out = []
-    i = 0
-    n = len(template)
-    while i < n:
-        c = template[i]
-        if c == '\\' and i + 1 < n:
-            d = template[i + 1]
-            if d.isdigit():
-                j = i + 1
-                while j < n and template[j].isdigit():
-                    j += 1
-                out.append(m.group(int(template[i + 1:j])) or template[:0])
-                i = j
-                continue
-            if d == 'g' and template.startswith('<', i + 2):
-                j = template.find('>', i + 3)
-                if j > 0 and template[i + 3:j].isdigit():
-                    out.append(m.group(int(template[i + 3:j])) or template[:0])
-                    i = j + 1
-                    continue
-        out.append(c)
-        i += 1
-    return template[:0].join(out)
-
-
 class _Regex:
     def __init__(self, pattern, flags=0):
         text = pattern
@@ -329,20 +301,6 @@ class _Regex:
         parts.append(string[pos:])
         return parts
 
-    def sub(self, replace, string, count=0):
-        out = []
-        pos = 0
-        n = 0
-        for m in self._p.finditer(string):
-            if count and n >= count:
-                break
-            out.append(string[pos:m.start()])
-            out.append(_expand(replace, m))
-            pos = m.end()
-            n += 1
-        out.append(string[pos:])
-        return string[:0].join(out)
-
     def __repr__(self):
         return '<re %s>' % id(self)
 
@@ -358,10 +316,3 @@ def match(pattern, string, flags=0):
 def search(pattern, string, flags=0):
     return _Regex(pattern, flags).search(string)
 
-
-def sub(pattern, replace, string, count=0, flags=0):
-    return _Regex(pattern, flags).sub(replace, string, count)
-
-
-def split(pattern, string, max_split=-1, flags=0):
-    return _Regex(pattern, flags).split(string, max_split)

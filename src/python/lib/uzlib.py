@@ -6,6 +6,7 @@
 #   checksum apart, which uzlib reports as -4).
 # * DecompIO(stream, wbits=0): a stream that inflates what it reads from `stream` (zlib header
 #   for wbits 0..15, gzip for 16..31, raw deflate for negative wbits); read, readinto, readline.
+import sys as _sys
 import _pycom
 
 _TINF_DATA_ERROR = -3
@@ -15,9 +16,19 @@ def _zlib():
     return _pycom.native_module('zlib')
 
 
+def _engine(f, *args):
+    """Calls a function of RustPython's zlib, which imports `zlib` by that name to raise its
+    error; the firmware has no `zlib`, so the name is there only during the call."""
+    _sys.modules['zlib'] = _zlib()
+    try:
+        return f(*args)
+    finally:
+        _sys.modules.pop('zlib', None)
+
+
 def decompress(data, wbits=0, bufsize=0):
     try:
-        return bytearray(_zlib().decompress(bytes(data), -15 if wbits < 0 else 15))
+        return bytearray(_engine(_zlib().decompress, bytes(data), -15 if wbits < 0 else 15))
     except Exception:
         raise ValueError(_TINF_DATA_ERROR) from None
 
@@ -63,7 +74,7 @@ class DecompIO:
             if not chunk:
                 raise EOFError
             try:
-                out += self._d.decompress(chunk, want - len(out))
+                out += _engine(self._d.decompress, chunk, want - len(out))
             except Exception:
                 raise OSError(22) from None
             if self._d.eof:
