@@ -532,6 +532,12 @@ const MODULE_NAMES: &[(&[&str], &str)] = &[
     ),
     (&["ucollections"], "['deque', 'namedtuple']"),
     (&["ure", "re"], "['DEBUG', 'compile', 'match', 'search']"),
+    // JSONDecodeError is pycom-sim's (RustPython's scanner looks it up in `json` by name; see
+    // docs/differences.md).
+    (
+        &["ujson", "json"],
+        "['JSONDecodeError', 'dump', 'dumps', 'load', 'loads']",
+    ),
     (
         &["ubinascii", "binascii"],
         "['a2b_base64', 'b2a_base64', 'hexlify', 'unhexlify']",
