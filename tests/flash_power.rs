@@ -17,6 +17,8 @@
 //! the signal arrived, so the counts printed vary a little from run to run; the assertions hold
 //! for every landing.
 
+mod host_tools;
+
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -628,6 +630,124 @@ fn ftp_ota_workload(dir: &Path, cuts: u32, seed: u64) -> OtaCounts {
     counts
 }
 
+/// esptool (the venv's, over the pty of a board in download mode) writing the update image into
+/// the ota_0 slot through the ROM protocol without its stub, one 1 KiB FLASH_DATA block at a
+/// time: `<E{k}>` once the ROM acknowledged block `k`, `<T>` after FLASH_END. Arguments: the
+/// pty, the image, the offset.
+const ESPTOOL_CLIENT: &str = "import sys
+from esptool.targets import ESP32ROM
+esp = ESP32ROM(sys.argv[1], 115200)
+esp.connect('no_reset')
+data = open(sys.argv[2], 'rb').read()
+size = esp.FLASH_WRITE_SIZE
+blocks = (len(data) + size - 1) // size
+esp.flash_begin(blocks * size, int(sys.argv[3], 0))
+for k in range(blocks):
+    block = data[k * size:(k + 1) * size]
+    esp.flash_block(block + b'\\xff' * (size - len(block)), k)
+    print('<E%d>' % k, flush=True)
+esp.flash_finish(False)
+print('<T>', flush=True)
+";
+
+/// esptool's write_flash into ota_0 cut at seeded blocks: esptool never touches otadata, so
+/// whatever was written, the next normal boot is the running image's, at the REPL (a module
+/// whose *running* slot is cut mid-write has no image to boot; its ROM's download mode, which
+/// the cut cannot touch, is the way back, as the ROM loader test shows).
+fn esptool_workload(dir: &Path, cuts: u32, seed: u64) -> OtaCounts {
+    use std::io::BufRead;
+    let base = fresh_flash(dir, "esptool-base.flash");
+    let image = update_image(dir);
+    let blocks = std::fs::metadata(&image)
+        .expect("image")
+        .len()
+        .div_ceil(1024);
+    let ota0 = pycom_sim::board::Board::builtin("lopy4")
+        .expect("lopy4")
+        .ota0_offset();
+    let python = host_tools::venv().join("bin/python");
+    let flash = dir.join("esptool.flash");
+    let mut rng = Seeded(seed);
+    let mut counts = OtaCounts::default();
+    for cut in 0..cuts {
+        std::fs::copy(&base, &flash).expect("copy the flash file");
+        let pick = rng.below(blocks + 1);
+        let kill = if pick < blocks {
+            format!("<E{pick}>")
+        } else {
+            "<T>".to_owned()
+        };
+        let mut sim = Command::new(BIN)
+            .args([
+                "run", "--time", "virtual", "--pty", "--ground", "G23", "--flash",
+            ])
+            .arg(&flash)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start pycom-sim in download mode");
+        let mut stdout = std::io::BufReader::new(sim.stdout.take().expect("stdout"));
+        let mut pty = String::new();
+        stdout.read_line(&mut pty).expect("the pty path");
+        let drain = std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+        let mut client = Command::new(&python)
+            .args(["-c", ESPTOOL_CLIENT, pty.trim()])
+            .arg(&image)
+            .arg(format!("{ota0:#x}"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the venv's python with esptool");
+        let mut killed = false;
+        let mut out = String::new();
+        let lines = std::io::BufReader::new(client.stdout.take().expect("client stdout")).lines();
+        for line in lines {
+            let Ok(line) = line else { break };
+            out.push_str(&line);
+            out.push('\n');
+            if !killed && line == kill {
+                sim.kill().expect("SIGKILL");
+                killed = true;
+            }
+        }
+        let _ = client.wait();
+        if !killed {
+            sim.kill().expect("stop pycom-sim");
+        }
+        sim.wait().expect("reap pycom-sim");
+        let _ = drain.join();
+        assert!(killed, "esptool run {cut} ended before {kill}:\n{out}");
+        counts.cuts += 1;
+        let after = run(&flash, "", None);
+        assert!(
+            after.out.contains(PROMPT),
+            "esptool cut {cut} ({kill}): no REPL:\n{}",
+            after.out
+        );
+        match banner_version(&after.out) {
+            Some("1.20.2.r4") => counts.old_image += 1,
+            other => panic!(
+                "esptool cut {cut} at {kill} booted {other:?}:\n{}",
+                after.out
+            ),
+        }
+        if kill == "<T>" {
+            // The whole image reached the slot: the write itself worked.
+            let bytes = std::fs::read(&flash).expect("read the flash file");
+            let written = std::fs::read(&image).expect("image");
+            let at = ota0 as usize;
+            assert_eq!(
+                &bytes[at..at + written.len()],
+                &written[..],
+                "ota_0 after esptool"
+            );
+            counts.new_image += 1;
+        }
+    }
+    counts
+}
+
 /// The table of workloads: cut each at seeded points, boot after every cut, and check.
 #[test]
 fn power_cuts_lose_nothing_on_littlefs_and_ota_keeps_the_old_image() {
@@ -660,8 +780,21 @@ fn power_cuts_lose_nothing_on_littlefs_and_ota_keeps_the_old_image() {
     println!("ftp appimg.bin uploads: {ftp_ota_counts:?}");
     assert!(ftp_ota_counts.old_image > 0, "{ftp_ota_counts:?}");
 
-    let total =
-        lfs_counts.cuts + fat_counts.cuts + ftp_counts.cuts + ota_counts.cuts + ftp_ota_counts.cuts;
+    // Here `old_image` is every boot (all on the running image) and `new_image` the runs that
+    // wrote the whole image into ota_0 before the cut.
+    let esptool_counts = esptool_workload(dir.path(), 6, 0x5EED_0006);
+    println!("esptool write_flash into ota_0: {esptool_counts:?}");
+    assert_eq!(
+        esptool_counts.old_image, esptool_counts.cuts,
+        "{esptool_counts:?}"
+    );
+
+    let total = lfs_counts.cuts
+        + fat_counts.cuts
+        + ftp_counts.cuts
+        + ota_counts.cuts
+        + ftp_ota_counts.cuts
+        + esptool_counts.cuts;
     println!(
         "{total} power cuts in {:.1} s; every boot reached the REPL",
         started.elapsed().as_secs_f64()
