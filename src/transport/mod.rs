@@ -16,6 +16,32 @@ use std::path::PathBuf;
 
 use crate::device::DeviceHandle;
 
+/// Binds a transport's listener now, so a port in use is an error before the run starts (named
+/// by its `flag`, with a free alternative), set non-blocking for the tokio runtime that serves it.
+/// Returns it with the address it got (port 0 picks one).
+fn bind_listener(
+    flag: &str,
+    addr: SocketAddr,
+) -> Result<(std::net::TcpListener, SocketAddr), String> {
+    let listener = std::net::TcpListener::bind(addr).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AddrInUse {
+            format!(
+                "{flag} {addr}: the port is in use; pick another ({flag} {}) or stop what holds it",
+                addr.port().wrapping_add(1)
+            )
+        } else {
+            format!("{flag} {addr}: {e}")
+        }
+    })?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|e| format!("{flag} {addr}: {e}"))?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| format!("{flag} {addr}: {e}"))?;
+    Ok((listener, bound))
+}
+
 /// Which transports to open, from the command line.
 #[derive(Debug, Clone, Default)]
 pub struct TransportConfig {

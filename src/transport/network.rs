@@ -44,22 +44,7 @@ impl Servers {
             ("RFC 2217", "--rfc2217", config.rfc2217),
         ] {
             if let Some(addr) = addr {
-                let listener = std::net::TcpListener::bind(addr).map_err(|e| {
-                    if e.kind() == std::io::ErrorKind::AddrInUse {
-                        format!(
-                            "{flag} {addr}: the port is in use; pick another ({flag} {}) or stop what holds it",
-                            addr.port().wrapping_add(1)
-                        )
-                    } else {
-                        format!("{flag} {addr}: {e}")
-                    }
-                })?;
-                listener
-                    .set_nonblocking(true)
-                    .map_err(|e| format!("{flag} {addr}: {e}"))?;
-                let bound = listener
-                    .local_addr()
-                    .map_err(|e| format!("{flag} {addr}: {e}"))?;
+                let (listener, bound) = super::bind_listener(flag, addr)?;
                 listeners.push((what, bound, listener));
             }
         }

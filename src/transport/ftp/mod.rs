@@ -57,22 +57,7 @@ impl FtpServer {
         addr: SocketAddr,
         login: Login,
     ) -> Result<FtpServer, String> {
-        let listener = std::net::TcpListener::bind(addr).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::AddrInUse {
-                format!(
-                    "--ftp {addr}: the port is in use; pick another (--ftp {}) or stop what holds it",
-                    addr.port().wrapping_add(1)
-                )
-            } else {
-                format!("--ftp {addr}: {e}")
-            }
-        })?;
-        let bound = listener
-            .local_addr()
-            .map_err(|e| format!("--ftp {addr}: {e}"))?;
-        listener
-            .set_nonblocking(true)
-            .map_err(|e| format!("--ftp {addr}: {e}"))?;
+        let (listener, bound) = super::bind_listener("--ftp", addr)?;
         // Chip resets, from the event stream: sessions end with them.
         let (resets_tx, resets) = watch::channel(0u64);
         let events = handle.subscribe();
