@@ -320,13 +320,27 @@ fn ftp_client(flash: &Path, script: &str, args: &[&str], kill: &str) -> Run {
     };
     // Keep draining stderr so the simulator never blocks on it.
     let drain = std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
-    let mut client = Command::new("python3")
-        .args(["-c", script, &port])
-        .args(args)
+    let mut client = Command::new("python3");
+    client.args(["-c", script, &port]).args(args);
+    cut_at_marker(sim, drain, client, kill)
+}
+
+/// Runs `client` (a script that prints a marker line as it goes) against the simulator `sim`,
+/// whose output `drain` keeps reading; SIGKILLs the simulator when the client prints the line
+/// `kill`, then reaps both. Returns all the client printed (it fails soon after the server is
+/// gone) and whether the cut happened.
+fn cut_at_marker(
+    mut sim: std::process::Child,
+    drain: std::thread::JoinHandle<std::io::Result<u64>>,
+    mut client: Command,
+    kill: &str,
+) -> Run {
+    use std::io::BufRead;
+    let mut client = client
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
-        .expect("python3 with ftplib");
+        .expect("start the client");
     let mut out = String::new();
     let mut killed = false;
     let lines = std::io::BufReader::new(client.stdout.take().expect("client stdout")).lines();
@@ -691,32 +705,12 @@ fn esptool_workload(dir: &Path, cuts: u32, seed: u64) -> OtaCounts {
         let mut pty = String::new();
         stdout.read_line(&mut pty).expect("the pty path");
         let drain = std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
-        let mut client = Command::new(&python)
+        let mut client = Command::new(&python);
+        client
             .args(["-c", ESPTOOL_CLIENT, pty.trim()])
             .arg(&image)
-            .arg(format!("{ota0:#x}"))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("the venv's python with esptool");
-        let mut killed = false;
-        let mut out = String::new();
-        let lines = std::io::BufReader::new(client.stdout.take().expect("client stdout")).lines();
-        for line in lines {
-            let Ok(line) = line else { break };
-            out.push_str(&line);
-            out.push('\n');
-            if !killed && line == kill {
-                sim.kill().expect("SIGKILL");
-                killed = true;
-            }
-        }
-        let _ = client.wait();
-        if !killed {
-            sim.kill().expect("stop pycom-sim");
-        }
-        sim.wait().expect("reap pycom-sim");
-        let _ = drain.join();
+            .arg(format!("{ota0:#x}"));
+        let Run { out, killed } = cut_at_marker(sim, drain, client, &kill);
         assert!(killed, "esptool run {cut} ended before {kill}:\n{out}");
         counts.cuts += 1;
         let after = run(&flash, "", None);
