@@ -109,6 +109,18 @@ impl Term {
         }
     }
 
+    /// Sends SIGTERM to the pycom-sim running under the pane's shell.
+    fn terminate(&self) {
+        let pane = self.tmux(&["display", "-p", "-t", "0", "#{pane_pid}"]);
+        let out = Command::new("pgrep")
+            .args(["-P", pane.trim(), "-f", "pycom-sim"])
+            .output()
+            .unwrap();
+        let pid = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        assert!(!pid.is_empty(), "no pycom-sim under the pane's shell");
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    }
+
     fn file(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
@@ -514,14 +526,7 @@ fn sigterm_and_a_resize_leave_a_sane_terminal() {
     t.keys(&["Enter"]);
     let s = t.wait_for(5, "the answer", |s| s.contains(">>> 6*7\n42\n>>>"));
     assert!(t.status().starts_with("LED "), "{s}");
-    let pane = t.tmux(&["display", "-p", "-t", "0", "#{pane_pid}"]);
-    let out = Command::new("pgrep")
-        .args(["-P", pane.trim(), "-f", "pycom-sim"])
-        .output()
-        .unwrap();
-    let pid = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    assert!(!pid.is_empty(), "no pycom-sim under the pane's shell");
-    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    t.terminate();
     let (_, stty) = t.ended(10);
     assert_cooked(&stty);
     assert_eq!(t.scroll_region(), "0 19");
@@ -621,14 +626,7 @@ fn sigterm_while_the_monitor_prompt_is_open_ends_the_run_and_gives_the_terminal_
     t.wait_for(20, "the prompt", |s| s.contains(">>>"));
     t.keys(&["C-t", ":"]);
     t.wait_for(5, "the monitor prompt", |s| s.contains("(pycom-sim)"));
-    let pane = t.tmux(&["display", "-p", "-t", "0", "#{pane_pid}"]);
-    let out = Command::new("pgrep")
-        .args(["-P", pane.trim(), "-f", "pycom-sim"])
-        .output()
-        .unwrap();
-    let pid = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    assert!(!pid.is_empty(), "no pycom-sim under the pane's shell");
-    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    t.terminate();
     // No key is pressed: the run must end by itself, the terminal cooked again.
     let (_, stty) = t.ended(10);
     assert_cooked(&stty);
