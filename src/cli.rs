@@ -197,14 +197,6 @@ impl RunArgs {
 
 pub use crate::duration::parse_duration;
 
-/// Where a board's flash file lives by default.
-pub fn default_flash_path(board_id: &str) -> Result<PathBuf, String> {
-    let dirs = directories::ProjectDirs::from("", "", "pycom-sim").ok_or(
-        "cannot find a data directory for the flash file (no home directory?); pass --flash PATH",
-    )?;
-    Ok(dirs.data_dir().join(format!("{board_id}.flash")))
-}
-
 /// Runs the CLI; returns the process exit code.
 pub fn main_with(cli: Cli) -> Result<(), String> {
     match cli.command {
@@ -289,7 +281,7 @@ fn run(args: RunArgs) -> Result<(), String> {
     } else {
         match &args.flash {
             Some(p) => FlashSource::File(p.clone()),
-            None => FlashSource::File(default_flash_path(&board.id)?),
+            None => FlashSource::File(crate::flash::default_path(&board.id)?),
         }
     };
     let handle = DeviceHandle::spawn(DeviceConfig {

@@ -670,3 +670,12 @@ impl NorFlash for FlashFile {
 /// Writing the same place twice is fine as long as each write only clears bits, which `write`
 /// enforces.
 impl MultiwriteNorFlash for FlashFile {}
+
+/// Where a board's flash file lives by default: `<data dir>/pycom-sim/<board>.flash`. Here, not
+/// in the CLI, so `update` and the monitor's `ota` (which the CLI imports) can name it too.
+pub fn default_path(board_id: &str) -> Result<std::path::PathBuf, String> {
+    let dirs = directories::ProjectDirs::from("", "", "pycom-sim").ok_or(
+        "cannot find a data directory for the flash file (no home directory?); pass --flash PATH",
+    )?;
+    Ok(dirs.data_dir().join(format!("{board_id}.flash")))
+}

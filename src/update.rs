@@ -104,7 +104,7 @@ fn load_board(id: &str) -> Result<Board, String> {
 fn existing_flash(flash: Option<&Path>, board: &Board) -> Result<PathBuf, String> {
     let path = match flash {
         Some(p) => p.to_path_buf(),
-        None => crate::cli::default_flash_path(&board.id)?,
+        None => crate::flash::default_path(&board.id)?,
     };
     if !path.is_file() {
         return Err(format!(

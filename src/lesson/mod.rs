@@ -71,16 +71,7 @@ fn install_broken_update(flash: &mut crate::flash::FlashFile, board: &Board) -> 
         ("_boot.py".to_string(), BROKEN_BOOT_PY.to_string()),
         ("_main.py".to_string(), String::new()),
     ];
-    let bytes = crate::image::build_image(&spec);
-    flash
-        .erase_and_write(board.ota0_offset(), &bytes)
-        .map_err(|e| format!("cannot write the OTA image: {e}"))?;
-    let record = pycom_boot::otadata::read_record(flash, board.otadata_offset())
-        .map_err(|e| format!("cannot read otadata: {e:?}"))?;
-    let next = pycom_boot::updates::after_ota_finish(&record, bytes.len() as u32);
-    pycom_boot::otadata::write_record(flash, board.otadata_offset(), &next)
-        .map(|_| ())
-        .map_err(|e| format!("cannot write otadata: {e:?}"))
+    crate::update::deliver_ota(flash, board, &crate::image::build_image(&spec)).map(|_| ())
 }
 
 /// The text main.py of the safe-boot lesson prints before it cuts the UART.
