@@ -286,6 +286,14 @@ pub enum TextMatch {
 }
 
 impl TextMatch {
+    /// How a report names it: `"text"` quoted, or `/regex/`.
+    pub fn shown(&self) -> String {
+        match self {
+            TextMatch::Contains(s) => format!("{s:?}"),
+            TextMatch::Regex(r) => format!("/{}/", r.as_str()),
+        }
+    }
+
     pub fn is_match(&self, text: &str) -> bool {
         match self {
             TextMatch::Contains(s) => text.contains(s.as_str()),

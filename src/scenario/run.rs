@@ -358,10 +358,7 @@ impl Run {
                 Outcome::Pass
             }
             StepAction::WaitUart { what, timeout } => {
-                let shown = match what {
-                    TextMatch::Contains(s) => format!("{s:?}"),
-                    TextMatch::Regex(r) => format!("/{}/", r.as_str()),
-                };
+                let shown = what.shown();
                 let what = what.clone();
                 let mut text = Vec::new();
                 let matched = self.run_until(
@@ -785,10 +782,7 @@ impl Run {
                 .unwrap_or(0),
         };
         let text = uart_text(&self.log[from..]);
-        let shown = match what {
-            TextMatch::Contains(s) => format!("{s:?}"),
-            TextMatch::Regex(r) => format!("/{}/", r.as_str()),
-        };
+        let shown = what.shown();
         let when = match since {
             Since::PowerOn => "since power-on",
             Since::LastReset => "since the last reset",
