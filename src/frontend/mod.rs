@@ -722,11 +722,12 @@ fn execute(
             transfer(handle, |raw| monitor::get(raw, &device, host.as_deref()))
         }
         MonitorCommand::Ota { image } => {
-            // A bad image is refused before the device is disturbed.
-            if let Err(e) = crate::update::load_image(&image, handle.board()) {
-                return (format!("error: {e}"), false, None);
-            }
-            transfer(handle, |raw| monitor::ota(raw, &image, handle.board()))
+            // Read and checked once, here: a bad image is refused before the device is disturbed.
+            let (bytes, parsed) = match crate::update::load_image(&image, handle.board()) {
+                Ok(loaded) => loaded,
+                Err(e) => return (format!("error: {e}"), false, None),
+            };
+            transfer(handle, |raw| monitor::ota(raw, &image, &bytes, &parsed))
         }
     }
 }

@@ -376,15 +376,16 @@ pub fn put(raw: &mut RawRepl<'_>, host: &Path, device: Option<&str>) -> Result<S
     ))
 }
 
-/// `ota`: checks a host image for this board, then delivers it through the device's own OTA
-/// API in the raw REPL (`pycom.ota_start`, `ota_write` in chunks, `ota_finish`), so it goes
-/// where and how the firmware puts an update: the other slot, verified, current after a reset.
+/// `ota`: delivers a host image (already read and checked for this board by
+/// `update::load_image`) through the device's own OTA API in the raw REPL (`pycom.ota_start`,
+/// `ota_write` in chunks, `ota_finish`), so it goes where and how the firmware puts an update:
+/// the other slot, verified, current after a reset.
 pub fn ota(
     raw: &mut RawRepl<'_>,
     image: &Path,
-    board: &crate::board::Board,
+    bytes: &[u8],
+    parsed: &crate::image::FirmwareImage,
 ) -> Result<String, String> {
-    let (bytes, parsed) = crate::update::load_image(image, board)?;
     raw.exec("import pycom, ubinascii\npycom.ota_start()\n")?;
     for chunk in bytes.chunks(CHUNK) {
         raw.exec(&format!(
