@@ -525,7 +525,10 @@ const MODULE_NAMES: &[(&[&str], &str)] = &[
     ),
     (&["utimeq"], "['utimeq']"),
     (&["uqueue", "queue"], "['Queue']"),
-    (&["ucrypto", "crypto"], "['getrandbits']"),
+    (
+        &["ucrypto", "crypto"],
+        "['AES', 'generate_rsa_signature', 'getrandbits', 'rsa_decrypt', 'rsa_encrypt']",
+    ),
     (
         &["uio"],
         "['BytesIO', 'FileIO', 'StringIO', 'TextIOWrapper', 'open']",
@@ -705,5 +708,211 @@ fn uselect_utimeq_uqueue_and_crypto_give_the_documented_results() {
         rig.eval("import crypto; b = crypto.getrandbits(33); print(type(b).__name__, len(b), len(crypto.getrandbits(64)))"),
         "bytes 8 8\r\n"
     );
+    rig.shutdown();
+}
+
+/// A 1024-bit RSA key made with `openssl genrsa` for the crypto test (PKCS#1 PEM), and its
+/// public half (SubjectPublicKeyInfo PEM).
+const RSA_PRIVATE: &[&str] = &[
+    "-----BEGIN RSA PRIVATE KEY-----\n",
+    "MIICXAIBAAKBgQDCbMA/zA0n8MYKGYBQDSl3fUHLjs+lunS/Qbsf2HbHXhdXpf5q\n",
+    "tAv7Q9oZH6CRVk8rZ4+5Jz7ZTwefYHx+nqwjqyHVS4POMjsr2nHb+Uow2N6FjQtf\n",
+    "kLQ0mnfAz3my8jNkUgkOyCsG0SSyD9WGukLyX0K8F5wKulwqRwltCAgABwIDAQAB\n",
+    "AoGAJPJRnk4CegKRP74U2iGGLcTJygr7frzuDqJJEwYpnD1PJkLPFCve0wLT4U5X\n",
+    "TwcdyFvHviGtGdKg2jKVteIlR9Sd+Q+gCGWqx5qJ1vT/fHQy3yVH3VmcaQDBtkq9\n",
+    "ZI1mP1K53fuBxRw0h+ha3JJCmUGCK6PVCtxTCtsJSY9O5VECQQD5YbBrltr9CRPD\n",
+    "CfDisS5+sNH0voCJRLAxH1+Oxkbnqk4ZmEhaOgFlTg74M7LbJOx5ZSSGv4YcrW59\n",
+    "nuQFqC/TAkEAx5WuxS5GgWROVMvpTaL4KcNmtrOtdajv5L8i9bhpOrOUvbLomxY2\n",
+    "1mgBGHrLQZiLbNiDApow961aROlZ7LMCfQJAVZ34V7e/D0hihH+ROALkl5JVQtV0\n",
+    "g6wVYYgH4pioFzkc/ySNEoz/lawq74OwUBRpK3RSCgEPJiFU4cP/PQH1CQJARKxW\n",
+    "RHaVv/PZmAfJsPMAXK5lazwL1U5ZrOWvi8j2PEKKTXN/4c0U9VU3+0pVIa7xWnRt\n",
+    "L7oKW06Enu2ECZPWqQJBAMUYE8doVJlcwjDGEqIGgLsvvPxyz5Fn1WhdCwvpnD+1\n",
+    "5PAS+yxV5iviweRsSDsC/DP6V05/6UqcEtS9ZiJdqvg=\n",
+    "-----END RSA PRIVATE KEY-----\n",
+];
+const RSA_PUBLIC: &[&str] = &[
+    "-----BEGIN PUBLIC KEY-----\n",
+    "MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQDCbMA/zA0n8MYKGYBQDSl3fUHL\n",
+    "js+lunS/Qbsf2HbHXhdXpf5qtAv7Q9oZH6CRVk8rZ4+5Jz7ZTwefYHx+nqwjqyHV\n",
+    "S4POMjsr2nHb+Uow2N6FjQtfkLQ0mnfAz3my8jNkUgkOyCsG0SSyD9WGukLyX0K8\n",
+    "F5wKulwqRwltCAgABwIDAQAB\n",
+    "-----END PUBLIC KEY-----\n",
+];
+/// `printf 'hello pycom' | openssl dgst -sha256 -sign key.pem | xxd -p` with that key.
+const RSA_SIGNATURE: &str = "7580fb682b3cd1deec382637313c2dad2cc7ad25a0060bc71dfc360c350abfb22ed303bdd7036be5f1a05636347f689893d8191a8e6063a20cc76664c5a3860bf087def4a75beadd8fa430b97040d4a1d35e8410802b7a94e08cca52580f1e9c297ca0cfa4d1910853930476fa6fc046c2b0f8e05ebdac6ed736b2b98d02057e";
+
+/// The PEM lines as one Python string literal.
+fn pem_literal(lines: &[&str]) -> String {
+    format!("'{}'", lines.concat().replace('\n', "\\n"))
+}
+
+#[test]
+fn crypto_aes_gives_the_nist_sp_800_38a_answers_in_every_mode() {
+    let mut rig = booted();
+    rig.run_lines(&[
+        "from crypto import AES; import crypto, ubinascii as b",
+        "k = b.unhexlify('2b7e151628aed2a6abf7158809cf4f3c')",
+        "iv = b.unhexlify('000102030405060708090a0b0c0d0e0f')",
+        "pt = b.unhexlify('6bc1bee22e409f96e93d7e117393172aae2d8a571e03ac9c9eb76fac45af8e51')",
+        "ctr = b.unhexlify('f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff')",
+    ]);
+    // SP 800-38A F.1.1 (ECB), F.2.1 (CBC), F.3.13 (CFB128), F.3.7 (CFB8, the firmware's
+    // default segment), F.5.1 (CTR): the first two blocks (18 bytes for CFB8).
+    for (cipher, expected) in [
+        (
+            "AES(k, AES.MODE_ECB)",
+            "3ad77bb40d7a3660a89ecaf32466ef97f5d3d58503b9699de785895a96fdbaaf",
+        ),
+        (
+            "AES(k, AES.MODE_CBC, iv)",
+            "7649abac8119b246cee98e9b12e9197d5086cb9b507219ee95db113a917678b2",
+        ),
+        (
+            "AES(k, AES.MODE_CFB, IV=iv, segment_size=128)",
+            "3b3fd92eb72dad20333449f8e83cfb4ac8a64537a0b3a93fcde3cdad9f1ce58b",
+        ),
+        (
+            "AES(k, AES.MODE_CFB, iv)",
+            "3b79424c9c0dd436bace9e0ed4586a4f32b9",
+        ),
+        (
+            "AES(k, AES.MODE_CTR, counter=ctr)",
+            "874d6191b620e3261bef6864990db6ce9806f66b7970fdff8617187bb9fffdff",
+        ),
+    ] {
+        let n = expected.len() / 2;
+        assert_eq!(
+            rig.eval(&format!(
+                "print(b.hexlify({cipher}.encrypt(pt[:{n}])).decode())"
+            )),
+            format!("{expected}\r\n"),
+            "{cipher}"
+        );
+    }
+    // One object keeps one IV and offset for both directions, as mbedTLS does: the CTR stream
+    // goes on across calls of any length, and decrypting with a fresh object gives pt back.
+    assert_eq!(
+        rig.paste(&[
+            "c = AES(k, AES.MODE_CTR, counter=ctr)",
+            "parts = c.encrypt(pt[:5]) + c.encrypt(pt[5:21]) + c.encrypt(pt[21:])",
+            "print(parts == AES(k, AES.MODE_CTR, counter=ctr).encrypt(pt))",
+            "c = AES(k, AES.MODE_CBC, iv); ct = c.encrypt(pt)",
+            "print(AES(k, AES.MODE_CBC, iv).decrypt(ct) == pt, c.decrypt(ct) == pt)",
+            "print(AES(k, AES.MODE_CFB, iv).decrypt(AES(k, AES.MODE_CFB, iv).encrypt('Attack at dawn')))",
+            "print(type(c), AES.MODE_ECB, AES.MODE_CBC, AES.MODE_CFB, AES.MODE_CTR, AES.SEGMENT_8, AES.SEGMENT_128)",
+        ]),
+        "True\r\nTrue False\r\nb'Attack at dawn'\r\n<class 'AESCipher'> 1 2 3 6 8 128\r\n"
+    );
+    // The firmware's checks, in its order and words.
+    for (call, error) in [
+        (
+            "AES(k).encrypt(b'123')",
+            "ValueError: Input strings must be a multiple of 16 in length",
+        ),
+        (
+            "AES(k, AES.MODE_CBC, iv).decrypt(bytes(17))",
+            "ValueError: Input strings must be a multiple of 16 in length",
+        ),
+        (
+            "AES(b'short')",
+            "ValueError: AES key must be either 16, 24, or 32 bytes long",
+        ),
+        ("AES(k, 4)", "ValueError: Unknown cipher feedback mode 4"),
+        (
+            "AES(k, AES.MODE_CBC, b'iv')",
+            "ValueError: IV must be 16 bytes long",
+        ),
+        (
+            "AES(k, AES.MODE_CTR)",
+            "TypeError: object with buffer protocol required",
+        ),
+        (
+            "AES(k, AES.MODE_CTR, counter=b'1')",
+            "ValueError: Initial counter value must be 16 bytes long",
+        ),
+        (
+            "AES(k, AES.MODE_ECB, counter=ctr)",
+            "ValueError: 'counter' parameter only useful with CTR mode",
+        ),
+        (
+            "AES(k, AES.MODE_CFB, iv, segment_size=16)",
+            "ValueError: segment_size must be 8 or 128",
+        ),
+    ] {
+        let out = rig.eval(call);
+        assert!(out.ends_with(&format!("{error}\r\n")), "{call}: {out}");
+    }
+    // CFB and CTR take any length; a 24-byte key is AES-192 (F.1.3's first block).
+    assert_eq!(
+        rig.eval("print(b.hexlify(AES(b.unhexlify('8e73b0f7da0e6452c810f32b809079e562f8ead2522c6b7b'), AES.MODE_ECB).encrypt(pt[:16])).decode())"),
+        "bd334f1d6e45f25ff712a214571fa5cc\r\n"
+    );
+    rig.shutdown();
+}
+
+#[test]
+fn crypto_rsa_signs_as_openssl_and_encrypts_for_its_own_decrypt() {
+    let mut rig = booted();
+    rig.run_lines(&[
+        &format!("PRIV = {}", pem_literal(RSA_PRIVATE)),
+        &format!("PUB = {}", pem_literal(RSA_PUBLIC)),
+        "import crypto, ubinascii",
+    ]);
+    // PKCS#1 v1.5 over SHA-256 is deterministic: the same bytes as openssl's.
+    assert_eq!(
+        rig.eval(
+            "print(ubinascii.hexlify(crypto.generate_rsa_signature('hello pycom', PRIV)).decode())"
+        ),
+        format!("{RSA_SIGNATURE}\r\n")
+    );
+    assert_eq!(
+        rig.eval("print(crypto.generate_rsa_signature(b'hello pycom', private_key=PRIV, pers='x') == crypto.generate_rsa_signature('hello pycom', PRIV))"),
+        "True\r\n"
+    );
+    // Encryption is randomised (PKCS#1 v1.5 padding): two ciphertexts differ, both decrypt.
+    assert_eq!(
+        rig.paste(&[
+            "a = crypto.rsa_encrypt(b'secret', PUB); b = crypto.rsa_encrypt('secret', key=PUB)",
+            "print(len(a), a != b, crypto.rsa_decrypt(a, PRIV), crypto.rsa_decrypt(b, PRIV))",
+        ]),
+        "128 True b'secret' b'secret'\r\n"
+    );
+    for (call, error) in [
+        (
+            "crypto.generate_rsa_signature('m', 'junk')",
+            "ValueError: Invalid Private Key, error code: -15616",
+        ),
+        (
+            "crypto.rsa_encrypt(b'm', 'junk')",
+            "ValueError: Invalid public key, mbedtls error code: 0x3D62",
+        ),
+        (
+            "crypto.rsa_encrypt(b'm', PRIV)",
+            "ValueError: Invalid public key, mbedtls error code: 0x3D62",
+        ),
+        (
+            "crypto.rsa_decrypt(b'm', PUB)",
+            "ValueError: Invalid private key, mbedtls error code: 0x3D00",
+        ),
+        (
+            "crypto.rsa_encrypt(bytes(118), PUB)",
+            "RuntimeError: Encrypt failed, mbedtls error code: 0x4080!",
+        ),
+        (
+            "crypto.rsa_decrypt(bytes(5), PRIV)",
+            "RuntimeError: Decrypt failed, mbedtls error code: 0x4080!",
+        ),
+        (
+            "crypto.rsa_decrypt(bytes(128), PRIV)",
+            "RuntimeError: Decrypt failed, mbedtls error code: 0x4100!",
+        ),
+        (
+            "crypto.rsa_encrypt(b'm', 5)",
+            "TypeError: can't convert 'int' object to str implicitly",
+        ),
+    ] {
+        let out = rig.eval(call);
+        assert!(out.ends_with(&format!("{error}\r\n")), "{call}: {out}");
+    }
     rig.shutdown();
 }

@@ -20,6 +20,10 @@ use std::cell::Cell;
 use rustpython_vm::builtins::{PyBaseException, PyByteArray, PyBytes, PyInt, PyStrRef};
 use rustpython_vm::{AsObject, Py, PyObjectRef, PyResult, VirtualMachine};
 
+/// `_ucrypto`, the native half of `crypto` (kept in its own file).
+#[path = "native_crypto.rs"]
+pub mod crypto;
+
 thread_local! {
     /// Whether this thread's builtin types carry the mends already.
     static TYPES_MENDED: Cell<bool> = const { Cell::new(false) };
@@ -28,6 +32,7 @@ thread_local! {
 /// Applies every mend to the interpreter `vm` belongs to (cheap: a few dictionary entries).
 pub fn install(vm: &VirtualMachine) {
     silence_warnings(vm);
+    crypto::install(vm);
     if TYPES_MENDED.with(|done| done.replace(true)) {
         return;
     }
