@@ -916,3 +916,21 @@ fn crypto_rsa_signs_as_openssl_and_encrypts_for_its_own_decrypt() {
     }
     rig.shutdown();
 }
+
+#[test]
+fn math_domain_errors_and_ujson_bytes_read_as_on_the_firmware() {
+    let mut rig = booted();
+    assert_eq!(
+        rig.paste(&[
+            "import math, ujson",
+            "for f, args in ((math.sqrt, (-1,)), (math.log, (0,)), (math.acos, (2,)), (math.pow, (0, -1)), (math.exp, (1000,)), (math.fmod, (1, 0))):",
+            "    try: print(f(*args))",
+            "    except ValueError as e: print(f.__name__, e)",
+            "print(math.sqrt(2.25), math.pow(2, 10), ujson.dumps([b'1234', 'x']))",
+        ]),
+        "sqrt math domain error\r\nlog math domain error\r\nacos math domain error\r\n\
+         pow math domain error\r\nexp math domain error\r\nfmod math domain error\r\n\
+         1.5 1024.0 [\"1234\", \"x\"]\r\n"
+    );
+    rig.shutdown();
+}

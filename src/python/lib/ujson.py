@@ -62,6 +62,10 @@ def _encode(obj, out):
         out.append('false')
     elif isinstance(obj, str):
         out.append(_json.encode_basestring(obj))
+    elif isinstance(obj, bytes):
+        # The firmware prints a bytes object as the JSON string of its bytes (str_print with
+        # PRINT_JSON).
+        out.append(_json.encode_basestring(''.join(map(chr, obj))))
     elif isinstance(obj, int):
         out.append(int.__repr__(obj))
     elif isinstance(obj, float):
