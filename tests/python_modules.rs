@@ -923,13 +923,16 @@ fn math_domain_errors_and_ujson_bytes_read_as_on_the_firmware() {
     assert_eq!(
         rig.paste(&[
             "import math, ujson",
-            "for f, args in ((math.sqrt, (-1,)), (math.log, (0,)), (math.acos, (2,)), (math.pow, (0, -1)), (math.exp, (1000,)), (math.fmod, (1, 0))):",
+            "for f, args in ((math.sqrt, (-1,)), (math.log, (0,)), (math.log, (2, -1)), (math.acos, (2,)), (math.pow, (0, -1)), (math.exp, (1000,)), (math.fmod, (1, 0))):",
             "    try: print(f(*args))",
             "    except ValueError as e: print(f.__name__, e)",
+            "try: math.log(2, 1)",
+            "except ZeroDivisionError as e: print(e, math.log(8, 2), math.log(1))",
             "print(math.sqrt(2.25), math.pow(2, 10), ujson.dumps([b'1234', 'x']))",
         ]),
-        "sqrt math domain error\r\nlog math domain error\r\nacos math domain error\r\n\
+        "sqrt math domain error\r\nlog math domain error\r\nlog math domain error\r\nacos math domain error\r\n\
          pow math domain error\r\nexp math domain error\r\nfmod math domain error\r\n\
+         divide by zero 3.0 0.0\r\n\
          1.5 1024.0 [\"1234\", \"x\"]\r\n"
     );
     rig.shutdown();

@@ -22,8 +22,37 @@ def _domain(native):
     return checked
 
 
-for _name in ('sqrt', 'log', 'exp', 'pow', 'acos', 'asin', 'fmod', 'cos', 'sin', 'tan'):
+for _name in ('sqrt', 'exp', 'pow', 'acos', 'asin', 'fmod', 'cos', 'sin', 'tan'):
     globals()[_name] = _domain(getattr(_m, _name))
+
+_log = _m.log
+
+
+def log(x, *base):
+    """log(x[, base]) as modmath.c's mp_math_log: a domain error for x or base <= 0, and
+    ZeroDivisionError for base 1."""
+    if len(base) > 1:
+        raise TypeError('function expected at most 2 arguments, got %d' % (1 + len(base)))
+    x = _float(x)
+    if x <= 0.0:
+        raise ValueError('math domain error')
+    value = _log(x)
+    if not base:
+        return value
+    b = _float(base[0])
+    if b <= 0.0:
+        raise ValueError('math domain error')
+    if b == 1.0:
+        raise ZeroDivisionError('divide by zero')
+    return value / _log(b)
+
+
+def _float(obj):
+    """mp_obj_get_float."""
+    if isinstance(obj, (int, float)):
+        return float(obj)
+    raise TypeError("can't convert %s to float" % type(obj).__name__)
+
 
 import _pyboot  # noqa: E402
 _pyboot.publish(__name__, globals())
