@@ -937,3 +937,20 @@ fn math_domain_errors_and_ujson_bytes_read_as_on_the_firmware() {
     );
     rig.shutdown();
 }
+
+#[test]
+fn ure_split_stops_at_an_empty_match_and_refuses_groups_as_modure_does() {
+    let mut rig = booted();
+    assert_eq!(
+        rig.paste(&[
+            "import ure",
+            "print(ure.compile(' *').split('a b    c'), ure.compile('x*').split('axbc'), ure.compile(',').split('a,b,c', 1))",
+            "print(ure.compile(' +').split('a b    c'), ure.compile(',').split('a,b,c', -1))",
+            "try: ure.compile('( )').split('a b')",
+            "except NotImplementedError as e: print(e)",
+        ]),
+        "['a b    c'] ['axbc'] ['a', 'b,c']\r\n['a', 'b', 'c'] ['a', 'b', 'c']\r\n\
+         Splitting with sub-captures\r\n"
+    );
+    rig.shutdown();
+}

@@ -285,19 +285,26 @@ class _Regex:
             return self._p.search(string, pos)
         return self._p.search(string, pos, endpos)
 
-    def split(self, string, max_split=-1):
+    def split(self, string, max_split=0):
+        """modure.c's re_split: splits at each match until a match is empty (or none is left);
+        a pattern with groups raises NotImplementedError after the first piece; max_split > 0
+        limits the splits."""
+        if not isinstance(max_split, int):
+            raise TypeError("can't convert %s to int" % type(max_split).__name__)
         parts = []
         pos = 0
-        n = 0
-        for m in self._p.finditer(string):
-            if max_split >= 0 and n >= max_split:
+        while True:
+            m = self._p.search(string, pos)
+            if m is None or m.end() == m.start():
                 break
-            if m.end() == m.start():
-                continue
             parts.append(string[pos:m.start()])
-            parts.extend(m.groups())
+            if self._p.groups > 0:
+                raise NotImplementedError('Splitting with sub-captures')
             pos = m.end()
-            n += 1
+            if max_split > 0:
+                max_split -= 1
+                if max_split == 0:
+                    break
         parts.append(string[pos:])
         return parts
 
