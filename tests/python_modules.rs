@@ -954,3 +954,19 @@ fn ure_split_stops_at_an_empty_match_and_refuses_groups_as_modure_does() {
     );
     rig.shutdown();
 }
+
+#[test]
+fn uio_streams_take_the_firmwares_write_arguments_and_seek_errors() {
+    let mut rig = booted();
+    assert_eq!(
+        rig.paste(&[
+            "import uio",
+            "b = uio.BytesIO(); b.write(b'foo', 2); b.write(b'foobar', 1, 3); b.write(b'xyz', 9, 1); print(b.getvalue())",
+            "s = uio.StringIO(); s.write('hello', 4); print(s.getvalue(), type(s), repr(s).startswith('<io.StringIO '))",
+            "try: uio.BytesIO(b'ab').seek(-10)",
+            "except OSError as e: print(e.args)",
+        ]),
+        "b'fooob'\r\nhell <class 'StringIO'> True\r\n(22,)\r\n"
+    );
+    rig.shutdown();
+}
