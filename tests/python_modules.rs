@@ -970,3 +970,23 @@ fn uio_streams_take_the_firmwares_write_arguments_and_seek_errors() {
     );
     rig.shutdown();
 }
+
+#[test]
+fn machine_mem_checks_alignment_and_prints_as_the_firmware() {
+    let mut rig = booted();
+    assert_eq!(
+        rig.paste(&[
+            "import machine",
+            "print(machine.mem8, machine.mem16, machine.mem32, machine.mem32[0x3ff44004])",
+            "for mem, addr in ((machine.mem16, 1), (machine.mem32, 0x3ff44002)):",
+            "    try: mem[addr] = 1",
+            "    except ValueError as e: print(e)",
+            "try: del machine.mem8[0]",
+            "except TypeError: print('TypeError')",
+        ]),
+        "<8-bit memory> <16-bit memory> <32-bit memory> 0\r\n\
+         address 00000001 is not aligned to 2 bytes\r\n\
+         address 3ff44002 is not aligned to 4 bytes\r\nTypeError\r\n"
+    );
+    rig.shutdown();
+}

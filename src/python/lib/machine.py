@@ -135,14 +135,32 @@ def secure_boot():
 
 
 class _Mem:
+    """mem8/mem16/mem32 (extmod/machine_mem.c): reads give 0 and writes go nowhere, since the
+    device's Python reaches no memory; the address checks, repr and errors are the firmware's."""
+
     def __init__(self, width):
         self._width = width
 
+    def _addr(self, addr):
+        if not isinstance(addr, int):
+            raise TypeError("can't convert %s to int" % type(addr).__name__)
+        addr &= 0xFFFFFFFF
+        if addr & (self._width - 1):
+            raise ValueError('address %08x is not aligned to %d bytes' % (addr, self._width))
+        return addr
+
     def __getitem__(self, addr):
+        self._addr(addr)
         return 0
 
     def __setitem__(self, addr, value):
-        pass
+        self._addr(addr)
+
+    def __delitem__(self, addr):
+        raise TypeError("'mem' object doesn't support item deletion")
+
+    def __repr__(self):
+        return '<%d-bit memory>' % (8 * self._width)
 
 
 mem8 = _Mem(1)
