@@ -534,6 +534,19 @@ const MODULE_NAMES: &[(&[&str], &str)] = &[
         "['BytesIO', 'FileIO', 'StringIO', 'TextIOWrapper', 'open']",
     ),
     (&["ucollections"], "['deque', 'namedtuple']"),
+    (
+        &["uctypes"],
+        "['ARRAY', 'BFINT16', 'BFINT32', 'BFINT8', 'BFUINT16', 'BFUINT32', 'BFUINT8', 'BF_LEN', \
+         'BF_POS', 'BIG_ENDIAN', 'FLOAT32', 'FLOAT64', 'INT', 'INT16', 'INT32', 'INT64', 'INT8', \
+         'LITTLE_ENDIAN', 'LONG', 'LONGLONG', 'NATIVE', 'PTR', 'SHORT', 'UINT', 'UINT16', \
+         'UINT32', 'UINT64', 'UINT8', 'ULONG', 'ULONGLONG', 'USHORT', 'VOID', 'addressof', \
+         'bytearray_at', 'bytes_at', 'sizeof', 'struct']",
+    ),
+    (
+        &["framebuf"],
+        "['FrameBuffer', 'FrameBuffer1', 'GS2_HMSB', 'GS4_HMSB', 'GS8', 'MONO_HLSB', 'MONO_HMSB', \
+         'MONO_VLSB', 'MVLSB', 'RGB565']",
+    ),
     (&["ure", "re"], "['DEBUG', 'compile', 'match', 'search']"),
     // JSONDecodeError is pycom-sim's (RustPython's scanner looks it up in `json` by name; see
     // docs/differences.md).
@@ -914,6 +927,91 @@ fn crypto_rsa_signs_as_openssl_and_encrypts_for_its_own_decrypt() {
         let out = rig.eval(call);
         assert!(out.ends_with(&format!("{error}\r\n")), "{call}: {out}");
     }
+    rig.shutdown();
+}
+
+#[test]
+fn uctypes_reads_and_writes_buffers_through_descriptors_and_knows_no_other_address() {
+    let mut rig = booted();
+    assert_eq!(
+        rig.eval("import uctypes; print(uctypes.UINT8, uctypes.INT8, uctypes.UINT32, uctypes.BFUINT16, uctypes.FLOAT64, uctypes.PTR, uctypes.ARRAY, uctypes.BF_POS, uctypes.BF_LEN)"),
+        "0 134217728 536870912 -805306368 -134217728 536870912 -1073741824 17 22\r\n"
+    );
+    assert_eq!(
+        rig.paste(&[
+            "desc = {'id': uctypes.UINT16 | 0, 'flags': uctypes.BFUINT8 | 2 | 4 << uctypes.BF_POS | 3 << uctypes.BF_LEN,",
+            "        'data': (uctypes.ARRAY | 4, uctypes.UINT8 | 4), 'words': (uctypes.ARRAY | 4, uctypes.UINT16 | 2),",
+            "        'sub': (8, {'v': uctypes.INT32 | 0})}",
+            "buf = bytearray(b'\\x34\\x12\\x50\\x00abcd\\xff\\xff\\xff\\xff')",
+            "a = uctypes.addressof(buf); s = uctypes.struct(a, desc, uctypes.LITTLE_ENDIAN)",
+            "print(hex(s.id), s.flags, s.data, [hex(w) for w in s.words], s.sub.v, uctypes.sizeof(desc), uctypes.sizeof(s))",
+            "s.id = 0xBEEF; s.flags = 2; s.sub.v = -2; s.words[1] = 0x4142",
+            "print(buf)",
+            "big = uctypes.struct(a, desc, uctypes.BIG_ENDIAN)",
+            "print(hex(big.id), uctypes.bytes_at(a + 4, 4), s)",
+            "print(a == uctypes.addressof(buf), a % 8, uctypes.addressof(s) == a)",
+            "p = uctypes.struct(uctypes.addressof(bytearray(a.to_bytes(4, 'little'))), {'p': (uctypes.PTR | 0, uctypes.UINT16)})",
+            "print(hex(p.p[0]), int(p.p) == a)",
+            "ba = uctypes.bytearray_at(a + 4, 2); ba[0] = 0x7a; print(ba, buf[4:6])",
+        ]),
+        "0x1234 5 bytearray(b'abcd') ['0x61', '0x62', '0x63', '0x64'] -1 12 12\r\n\
+         bytearray(b'\\xef\\xbe \\x00abBA\\xfe\\xff\\xff\\xff')\r\n\
+         0xefbe b'abBA' <struct STRUCT 3f800000>\r\n\
+         True 0 True\r\n\
+         0xbeef True\r\n\
+         bytearray(b'zb') bytearray(b'zb')\r\n"
+    );
+    for (call, error) in [
+        (
+            "uctypes.bytes_at(0x3ff44000, 4)",
+            "ValueError: uctypes: address 0x3ff44000 (4 bytes) is not in a buffer from addressof()",
+        ),
+        (
+            "uctypes.struct(0x3ff44000, desc).id",
+            "ValueError: uctypes: address 0x3ff44000 (2 bytes) is not in a buffer from addressof()",
+        ),
+        ("s.words[2]", "IndexError: struct: index out of range"),
+        ("s.nothing", "KeyError: nothing"),
+        ("s.sub = 1", "TypeError: syntax error in uctypes descriptor"),
+        (
+            "uctypes.sizeof(uctypes.UINT8)",
+            "TypeError: Cannot unambiguously get sizeof scalar",
+        ),
+        (
+            "uctypes.addressof(5)",
+            "TypeError: object with buffer protocol required",
+        ),
+    ] {
+        let out = rig.eval(call);
+        assert!(out.ends_with(&format!("{error}\r\n")), "{call}: {out}");
+    }
+    rig.shutdown();
+}
+
+#[test]
+fn framebuf_draws_into_the_callers_buffer_as_the_firmware_lays_it_out() {
+    let mut rig = booted();
+    assert_eq!(
+        rig.paste(&[
+            "import framebuf",
+            "b = bytearray(8); fb = framebuf.FrameBuffer(b, 8, 8, framebuf.MONO_VLSB)",
+            "fb.text('!', 0, 0); print([fb.pixel(3, y) for y in range(8)])",
+            "fb.fill(0); fb.line(0, 0, 7, 7, 1); fb.rect(0, 0, 8, 8, 1); print(b)",
+            "b = bytearray(24); g = framebuf.FrameBuffer(b, 4, 3, framebuf.RGB565)",
+            "g.fill_rect(1, 1, 2, 2, 0xF800); g.hline(0, 0, 4, 0x07E0); g.pixel(3, 2, 0x001F); print(g.pixel(1, 1), b)",
+            "g.blit(framebuf.FrameBuffer(bytearray(2), 1, 1, framebuf.RGB565), 0, 2); print(g.pixel(0, 2))",
+            "b = bytearray(8); h = framebuf.FrameBuffer(b, 8, 8, framebuf.MONO_HLSB); h.vline(0, 0, 8, 1); h.scroll(2, 0); print(b)",
+            "b = bytearray(4); q = framebuf.FrameBuffer(b, 4, 2, framebuf.GS4_HMSB); q.fill(3); q.pixel(1, 0, 0xA); print(b, q.pixel(1, 0))",
+        ]),
+        "[1, 1, 1, 1, 0, 0, 1, 0]\r\n\
+         bytearray(b'\\xff\\x83\\x85\\x89\\x91\\xa1\\xc1\\xff')\r\n\
+         63488 bytearray(b'\\xe0\\x07\\xe0\\x07\\xe0\\x07\\xe0\\x07\\x00\\x00\\x00\\xf8\\x00\\xf8\\x00\\x00\\x00\\x00\\x00\\xf8\\x00\\xf8\\x1f\\x00')\r\n\
+         0\r\n\
+         bytearray(b'\\xa0\\xa0\\xa0\\xa0\\xa0\\xa0\\xa0\\xa0')\r\n\
+         bytearray(b':333') 10\r\n"
+    );
+    let out = rig.eval("framebuf.FrameBuffer(bytearray(8), 8, 8, 9)");
+    assert!(out.ends_with("ValueError: invalid format\r\n"), "{out}");
     rig.shutdown();
 }
 
