@@ -1088,3 +1088,13 @@ fn machine_mem_checks_alignment_and_prints_as_the_firmware() {
     );
     rig.shutdown();
 }
+
+#[test]
+fn round_of_a_bool_is_an_int_as_on_micropython() {
+    let mut rig = booted();
+    assert_eq!(
+        rig.eval("print(round(False), round(True), round(True, 2), type(round(True)), round(7))"),
+        "0 1 1 <class 'int'> 7\r\n"
+    );
+    rig.shutdown();
+}

@@ -9,6 +9,7 @@
 //!   program that makes RustPython's compiler warn (`'\d'` → `SyntaxWarning`) prints nothing.
 //! * Source text has its CR and CRLF line ends turned into LF before it is compiled, as
 //!   MicroPython's lexer does, so a CRLF file's triple-quoted strings hold `\n`, not `\r\n`.
+//! * `round(True)` is `1`, an int (RustPython's `int.__round__` gives the bool back).
 //!
 //! Builtin types belong to RustPython's `Context`, one per thread (the engine is built without
 //! `threading`) that outlives every interpreter on it, so the type mends are made once per
@@ -44,6 +45,20 @@ pub fn install(vm: &VirtualMachine) {
         let method = vm.new_method(name, class, bytes_isspace);
         class.set_attr(vm.ctx.intern_str(name), method.into());
     }
+    let bool_type = vm.ctx.types.bool_type;
+    let round = vm.new_method("__round__", bool_type, bool_round);
+    bool_type.set_attr(vm.ctx.intern_str("__round__"), round.into());
+}
+
+/// `round(True)` is the int 1, as in MicroPython (and CPython): RustPython's `int.__round__`
+/// hands a bool back unchanged.
+fn bool_round(
+    zelf: PyObjectRef,
+    _ndigits: rustpython_vm::function::OptionalArg<PyObjectRef>,
+    vm: &VirtualMachine,
+) -> PyResult<PyObjectRef> {
+    let value = zelf.try_to_bool(vm)?;
+    Ok(vm.ctx.new_int(i32::from(value)).into())
 }
 
 /// Lets `__main__` go when a session ends, as the firmware's soft reset sweeps its heap: the
