@@ -77,6 +77,8 @@ pub static FIRMWARE_MODULES: &[FirmwareModule] = &[
     firmware_module!(["vfs"], "lib/vfs.py", "<frozen vfs>"),
     firmware_module!(["io"], "lib/io.py", "<frozen io>"),
     firmware_module!(["_pymount"], "lib/_pymount.py", "<frozen _pymount>"),
+    firmware_module!(["uctypes"], "lib/uctypes.py", "<frozen uctypes>"),
+    firmware_module!(["framebuf"], "lib/framebuf.py", "<frozen framebuf>"),
 ];
 
 /// Modules only the `micropython` REPL profile has (they are newer than firmware 1.20's
