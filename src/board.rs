@@ -380,7 +380,22 @@ impl Board {
         let wanted = id.trim().to_ascii_lowercase();
         match BUILTIN.iter().find(|(known, _)| *known == wanted) {
             Some((known, text)) => {
-                Board::parse(known, &format!("boards/{known}.toml (built in)"), text)
+                // Parsed once per process: a scenario suite asks for its board once a file.
+                type Parsed = std::sync::Mutex<Vec<(&'static str, Board)>>;
+                static PARSED: Parsed = std::sync::Mutex::new(Vec::new());
+                if let Some((_, board)) = PARSED
+                    .lock()
+                    .ok()
+                    .as_deref()
+                    .and_then(|p| p.iter().find(|(id, _)| id == known))
+                {
+                    return Ok(board.clone());
+                }
+                let board = Board::parse(known, &format!("boards/{known}.toml (built in)"), text)?;
+                if let Ok(mut parsed) = PARSED.lock() {
+                    parsed.push((known, board.clone()));
+                }
+                Ok(board)
             }
             None => Err(BoardError::UnknownBuiltin {
                 id: id.to_owned(),

@@ -745,3 +745,31 @@ fn assert_refused_in_use(path: &Path, board: &Board, reformat: bool) -> FlashErr
     assert_eq!(md5_of(path), before);
     err
 }
+
+#[test]
+fn the_change_count_of_a_range_moves_with_every_erase_or_program_inside_it_only() {
+    // What the boot's cache of a slot's parsed image relies on (device::run::slot_image).
+    let board = lopy();
+    let (_dir, path) = fresh(&board);
+    let (mut flash, _) = open(&path, &board, false).unwrap();
+    let factory = board.partition("factory").unwrap().clone();
+    let ota = board.partition("ota_0").unwrap().clone();
+    let count = |f: &FlashFile| (f.changes(factory.offset, factory.size), f.changes(ota.offset, ota.size));
+    let start = count(&flash);
+    flash.erase(ota.offset, ota.offset + 0x1000).unwrap();
+    let after_erase = count(&flash);
+    assert_eq!(after_erase.0, start.0, "the factory slot was not touched");
+    assert_ne!(after_erase.1, start.1);
+    // The last byte of the factory slot (erased: the image is shorter), programmed to 0xFE.
+    let last = factory.offset + factory.size - 1;
+    let mut byte = [0u8];
+    flash.read(last, &mut byte).unwrap();
+    assert_eq!(byte, [0xFF]);
+    flash.write(last, &[0xFE]).unwrap();
+    let after_write = count(&flash);
+    assert_ne!(after_write.0, after_erase.0);
+    assert_eq!(after_write.1, after_erase.1);
+    // A refused program (a bit from 0 to 1) writes nothing, so counts nothing.
+    assert!(matches!(flash.write(last, &[0xFF]), Err(FlashError::BitSet { .. })));
+    assert_eq!(count(&flash), after_write);
+}

@@ -8,13 +8,13 @@ mod boot_port;
 mod crash;
 pub(crate) mod hw;
 pub(crate) mod run;
+mod threads;
 
 use std::cell::RefCell;
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 pub use crash::panic_message;
@@ -68,7 +68,7 @@ pub enum DeviceError {
 pub struct DeviceHandle {
     commands: Sender<Command>,
     subscribers: Subscribers,
-    thread: Option<JoinHandle<()>>,
+    thread: Option<threads::Finished>,
     board: Board,
     gpio: Gpio,
     /// Keeps a `--fresh` flash file alive until the device is gone.
@@ -109,12 +109,12 @@ impl DeviceHandle {
         let board = config.board.clone();
         let time = config.time;
         let sd = config.sd.clone();
-        let thread = std::thread::Builder::new()
-            .name(format!("{}{}", crash::DEVICE_THREAD_PREFIX, board.id))
+        let thread = threads::spawn(
+            format!("{}{}", crash::DEVICE_THREAD_PREFIX, board.id),
             // Deep Python recursion must end in RecursionError, not a host stack overflow.
-            .stack_size(DEVICE_STACK_BYTES)
-            .spawn(move || {
-                // However the thread ends, subscribers hear `stopped` and their streams close,
+            DEVICE_STACK_BYTES,
+            move || {
+                // However the device ends, subscribers hear `stopped` and their streams close,
                 // so nobody waits for a device that is gone.
                 let _ended = EndOfStream(device_subs.clone());
                 let device = run::Device {
@@ -122,9 +122,11 @@ impl DeviceHandle {
                     flash: Rc::new(RefCell::new(flash)),
                     board,
                     sd,
+                    images: Default::default(),
                 };
                 device.run();
-            })
+            },
+        )
             .map_err(DeviceError::Thread)?;
         Ok(DeviceHandle {
             commands: tx,
@@ -282,7 +284,7 @@ impl DeviceHandle {
     fn stop_thread(&mut self) {
         self.send(Command::Shutdown);
         if let Some(t) = self.thread.take() {
-            let _ = t.join();
+            t.wait();
         }
     }
 }

@@ -12,7 +12,7 @@ use crate::board::Board;
 use crate::event::{EventKind, Stage};
 use crate::flash::FlashFile;
 use crate::gpio::Pull;
-use crate::image;
+use crate::image::{self, FirmwareImage};
 use crate::led;
 use crate::rom::{self, ResetCause};
 
@@ -24,6 +24,16 @@ pub struct Device {
     pub flash: Rc<RefCell<FlashFile>>,
     /// The host directory behind `machine.SD()`, if any.
     pub sd: Option<std::path::PathBuf>,
+    /// App images parsed at earlier boots, kept while the flash under their slot is unchanged.
+    pub images: RefCell<Vec<ParsedSlot>>,
+}
+
+/// A slot's app image as parsed (header, checksum, SHA-256), and the flash's
+/// [`FlashFile::changes`] count for that slot when it was read.
+pub struct ParsedSlot {
+    slot: Slot,
+    changes: u64,
+    parsed: Result<FirmwareImage, String>,
 }
 
 /// What the device does after a boot ends.
@@ -191,17 +201,36 @@ impl Device {
         }
     }
 
-    fn slot_bytes(&self, slot: Slot) -> Vec<u8> {
-        let name = slot.name();
+    /// The app image in `slot`. Each boot checks it in the bootloader and loads it in the app
+    /// stage; reading and hashing a 1.5 MB slot twice a boot was a tenth of a scenario suite's
+    /// time, so the result is kept until something writes to the slot.
+    fn slot_image(&self, slot: Slot) -> Result<FirmwareImage, String> {
         let (offset, size) = self
             .board
-            .partition(name)
+            .partition(slot.name())
             .map_or((0, 0), |p| (p.offset, p.size));
+        let changes = self.flash.borrow().changes(offset, size);
+        if let Some(known) = self
+            .images
+            .borrow()
+            .iter()
+            .find(|p| p.slot == slot && p.changes == changes)
+        {
+            return known.parsed.clone();
+        }
         let mut bytes = vec![0u8; size as usize];
         if self.flash.borrow_mut().read(offset, &mut bytes).is_err() {
             bytes.clear();
         }
-        bytes
+        let parsed = image::parse_image(&bytes).map_err(|e| e.to_string());
+        let mut images = self.images.borrow_mut();
+        images.retain(|p| p.slot != slot);
+        images.push(ParsedSlot {
+            slot,
+            changes,
+            parsed: parsed.clone(),
+        });
+        parsed
     }
 
     fn run_bootloader(&self) -> Result<BootDecision, BootFlashError> {
@@ -220,7 +249,7 @@ impl Device {
             },
             &mut BootDelay { hw: &self.hw },
             &mut BootLed { hw: &self.hw },
-            &mut |slot: Slot| image::verify_image(&self.slot_bytes(slot)),
+            &mut |slot: Slot| self.slot_image(slot).is_ok(),
             &mut BootConsole { hw: &self.hw },
         );
         self.set_pull(safe_pin, Pull::None);
@@ -240,8 +269,7 @@ impl Device {
 
     /// The app stage. Until the MicroPython runtime lands it reports the decision and idles.
     fn start_firmware(&self, decision: &BootDecision, cause: ResetCause) -> Next {
-        let bytes = self.slot_bytes(decision.slot);
-        let parsed = image::parse_image(&bytes);
+        let parsed = self.slot_image(decision.slot);
         let mut hw = self.hw.borrow_mut();
         let version = parsed
             .as_ref()

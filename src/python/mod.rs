@@ -8,6 +8,7 @@
 
 pub mod bridge;
 pub mod dupterm;
+pub mod engine;
 pub mod exec;
 pub mod memory;
 pub mod native;
@@ -240,45 +241,20 @@ fn new_interpreter() -> (Interpreter, rustpython_vm::signal::UserSignalSender) {
     (interpreter, tx)
 }
 
-/// Pokes the interpreter every few milliseconds while it lives, so running code notices UART
-/// input (Ctrl-C), due timers and resets. The thread ends when the interpreter is dropped.
-fn start_service_ticks(signals: rustpython_vm::signal::UserSignalSender) {
-    let spawned = std::thread::Builder::new()
-        .name("python-ticks".into())
-        .spawn(move || {
-            loop {
-                std::thread::sleep(SERVICE_PERIOD);
-                if signals.send(Box::new(bridge::service)).is_err() {
-                    return;
-                }
-            }
-        });
-    // Without the ticker only Ctrl-C in busy loops is lost; everything else still works.
-    drop(spawned);
-}
-
-/// One soft-reset cycle: a fresh interpreter, the start-up scripts, the REPL.
+/// One soft-reset cycle: the thread's interpreter (see [`engine`]), the start-up scripts, the
+/// REPL, and then the session freed, as MicroPython's soft reset frees the heap.
 fn run_interpreter(bridge: &Rc<Bridge>) -> Flow {
     // `os.dupterm` is interpreter state: each new one starts with the terminal on UART0, as the
     // frozen `_boot.py` leaves it.
     bridge.hw.borrow_mut().console_on_uart0 = true;
-    let (interpreter, signals) = new_interpreter();
+    let engine = engine::Engine::take();
     memory::start_budget();
-    start_service_ticks(signals);
-    let flow = interpreter.enter(|vm| {
+    let flow = engine.run(|vm| {
         let flow = session(vm, bridge);
         native_compat::release_main(vm);
         flow
     });
-    // MicroPython's soft reset frees the whole heap. RustPython frees an interpreter's objects
-    // by reference counting, and a session is full of cycles (a module's functions hold its
-    // dict as their globals, classes their methods): dropping the interpreter alone left all of
-    // them behind, about 2.5 MiB a reset (the soak's RSS grew in a straight line). So, as
-    // CPython's shutdown does: collect the cycles while the modules are intact (the session's
-    // `__main__` is already out of sys.modules, so a file left open at the REPL is written
-    // now, as the firmware's heap sweep does), then empty every module and collect again.
-    interpreter.enter(release_session);
-    drop(interpreter);
+    engine.keep();
     flow
 }
 
@@ -348,23 +324,6 @@ fn run_flash_script(
         }
         end => Some(end),
     }
-}
-
-/// Frees what a session made (see [`run_interpreter`]).
-fn release_session(vm: &VirtualMachine) {
-    let gc = rustpython_vm::gc_state::gc_state();
-    gc.collect_force(2);
-    if let Ok(modules) = vm.sys_module.get_attr("modules", vm)
-        && let Ok(dict) = modules.downcast::<rustpython_vm::builtins::PyDict>()
-    {
-        for (_, module) in dict.clone() {
-            if let Some(m) = module.downcast_ref::<rustpython_vm::builtins::PyModule>() {
-                m.dict().clear();
-            }
-        }
-        dict.clear();
-    }
-    gc.collect_force(2);
 }
 
 /// Runs `_pyboot` (UART as stdio, the importer, tracebacks) as a module.

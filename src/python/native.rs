@@ -91,7 +91,7 @@ pub fn builtin_code(
     name: &str,
 ) -> Option<rustpython_vm::PyRef<rustpython_vm::builtins::PyCode>> {
     let module = FIRMWARE_MODULES.iter().find(|m| m.names.contains(&name))?;
-    Some(vm.ctx.new_code((module.code)()))
+    Some(super::engine::frozen_code(vm, module.names[0], module.code))
 }
 
 #[rustpython_vm::pymodule(name = "_dev")]

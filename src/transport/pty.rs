@@ -57,17 +57,29 @@ impl PtyTransport {
             .name("pty-out".into())
             .spawn(move || {
                 let mut master = master;
+                let mut out = Vec::new();
                 while let Ok(event) = events.recv() {
+                    // What else the device said meanwhile goes in the same write: a host tool's
+                    // round trip (raw-paste credits, `OK`, the two EOTs) is a few small events,
+                    // and each write to the master is a syscall and a wake-up of the pty's reader.
+                    let mut stopped = false;
+                    for event in std::iter::once(event).chain(events.try_iter()) {
+                        match event.kind {
+                            EventKind::Uart { text } => out.extend_from_slice(&text),
+                            EventKind::Stopped => stopped = true,
+                            _ => {}
+                        }
+                    }
                     if writing.load(Ordering::Relaxed) {
                         return;
                     }
-                    match event.kind {
-                        EventKind::Uart { text } if client_connected(&master) => {
-                            // A client that stopped reading blocks only this thread.
-                            let _ = master.write_all(&text);
-                        }
-                        EventKind::Stopped => return,
-                        _ => {}
+                    if !out.is_empty() && client_connected(&master) {
+                        // A client that stopped reading blocks only this thread.
+                        let _ = master.write_all(&out);
+                    }
+                    out.clear();
+                    if stopped {
+                        return;
                     }
                 }
             })

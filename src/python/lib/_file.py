@@ -5,9 +5,25 @@
 # without being closed. Modes: r w a x, each with + and b/t. Text files read and write UTF-8
 # with no newline translation, as on the module.
 import _fs
+import _weakref
 
 _EACCES = 13
 _EINVAL = 22
+
+# Files not closed yet, by id: at a soft reset the engine calls _close_all() so each is written,
+# as the firmware's heap sweep finalises every open file (weak, so a dropped file still goes).
+_open = {}
+
+
+def _close_all():
+    for ref in list(_open.values()):
+        f = ref()
+        if f is not None:
+            try:
+                f.close()
+            except Exception:
+                pass
+    _open.clear()
 
 
 class _File:
@@ -21,6 +37,7 @@ class _File:
         self._writable = writable
         self._dirty = False
         self._closed = False
+        _open[id(self)] = _weakref.ref(self)
 
     def __repr__(self):
         return '<io.%s %x>' % (type(self).__name__, id(self) & 0xFFFFFFFF)
@@ -113,6 +130,7 @@ class _File:
             self.flush()
         finally:
             self._closed = True
+            _open.pop(id(self), None)
 
     @property
     def closed(self):

@@ -1,0 +1,98 @@
+//! Device threads, kept for the next device.
+//!
+//! A device thread keeps its Python interpreter between sessions (`python::engine`), and an
+//! interpreter cannot move to another thread. So a thread whose device has ended waits a
+//! little for the next device instead of ending: a scenario suite or a test binary that starts
+//! devices one after another builds one interpreter per thread, not one per device (building
+//! one was about a third of a short scenario's time). A thread idle for [`IDLE_LIFETIME`]
+//! frees its interpreter and ends.
+
+use std::sync::Mutex;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::time::Duration;
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// How long a thread without a device waits for the next one.
+const IDLE_LIFETIME: Duration = Duration::from_secs(2);
+
+/// Threads waiting for a device: an id and the way to hand it one.
+static IDLE: Mutex<Vec<(u64, Sender<Job>)>> = Mutex::new(Vec::new());
+static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Ends when the job does (however it ends, a panic included), as joining its thread did.
+/// (In a mutex only so a handle that holds one can be shared between threads.)
+pub struct Finished(Mutex<Receiver<()>>);
+
+impl Finished {
+    fn new(done: Receiver<()>) -> Finished {
+        Finished(Mutex::new(done))
+    }
+
+    pub fn wait(self) {
+        // The sender goes only when the job and everything it captured are dropped.
+        let done = self.0.into_inner().unwrap_or_else(|p| p.into_inner());
+        let _ = done.recv();
+    }
+}
+
+/// Runs `job` on an idle device thread, or on a new one named `name` with `stack` bytes of
+/// stack (every device thread has the same).
+pub fn spawn(
+    name: String,
+    stack: usize,
+    job: impl FnOnce() + Send + 'static,
+) -> std::io::Result<Finished> {
+    let (done, finished) = mpsc::channel::<()>();
+    let mut job: Job = Box::new(move || {
+        let _done = done;
+        job();
+    });
+    loop {
+        let Some((_, worker)) = idle().pop() else {
+            break;
+        };
+        match worker.send(job) {
+            Ok(()) => return Ok(Finished::new(finished)),
+            // That thread ended after all: try the next.
+            Err(mpsc::SendError(back)) => job = back,
+        }
+    }
+    let (jobs_tx, jobs) = mpsc::channel::<Job>();
+    let id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let me = jobs_tx.clone();
+    jobs_tx
+        .send(job)
+        .expect("the receiver is still in this function");
+    std::thread::Builder::new()
+        .name(name)
+        .stack_size(stack)
+        .spawn(move || serve(id, me, jobs))?;
+    Ok(Finished::new(finished))
+}
+
+fn idle() -> std::sync::MutexGuard<'static, Vec<(u64, Sender<Job>)>> {
+    IDLE.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A device thread's life: devices one after another, until none comes for a while.
+fn serve(id: u64, me: Sender<Job>, jobs: Receiver<Job>) {
+    loop {
+        match jobs.recv_timeout(IDLE_LIFETIME) {
+            Ok(job) => {
+                job();
+                idle().push((id, me.clone()));
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                let mut waiting = idle();
+                if let Some(at) = waiting.iter().position(|(i, _)| *i == id) {
+                    waiting.swap_remove(at);
+                    break;
+                }
+                // Someone took this thread just now: its job is on the way.
+            }
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    crate::python::engine::retire_spare();
+}
