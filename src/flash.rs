@@ -165,7 +165,11 @@ fn first_bit_set(old: &[u8], new: &[u8]) -> Option<usize> {
     let mut at = 0;
     for (o, n) in old.chunks(BLOCK).zip(new.chunks(BLOCK)) {
         if o.iter().zip(n).fold(0u8, |acc, (&o, &n)| acc | (n & !o)) != 0 {
-            return o.iter().zip(n).position(|(&o, &n)| n & !o != 0).map(|i| at + i);
+            return o
+                .iter()
+                .zip(n)
+                .position(|(&o, &n)| n & !o != 0)
+                .map(|i| at + i);
         }
         at += BLOCK;
     }

@@ -754,7 +754,12 @@ fn the_change_count_of_a_range_moves_with_every_erase_or_program_inside_it_only(
     let (mut flash, _) = open(&path, &board, false).unwrap();
     let factory = board.partition("factory").unwrap().clone();
     let ota = board.partition("ota_0").unwrap().clone();
-    let count = |f: &FlashFile| (f.changes(factory.offset, factory.size), f.changes(ota.offset, ota.size));
+    let count = |f: &FlashFile| {
+        (
+            f.changes(factory.offset, factory.size),
+            f.changes(ota.offset, ota.size),
+        )
+    };
     let start = count(&flash);
     flash.erase(ota.offset, ota.offset + 0x1000).unwrap();
     let after_erase = count(&flash);
@@ -770,6 +775,9 @@ fn the_change_count_of_a_range_moves_with_every_erase_or_program_inside_it_only(
     assert_ne!(after_write.0, after_erase.0);
     assert_eq!(after_write.1, after_erase.1);
     // A refused program (a bit from 0 to 1) writes nothing, so counts nothing.
-    assert!(matches!(flash.write(last, &[0xFF]), Err(FlashError::BitSet { .. })));
+    assert!(matches!(
+        flash.write(last, &[0xFF]),
+        Err(FlashError::BitSet { .. })
+    ));
     assert_eq!(count(&flash), after_write);
 }

@@ -127,7 +127,7 @@ impl DeviceHandle {
                 device.run();
             },
         )
-            .map_err(DeviceError::Thread)?;
+        .map_err(DeviceError::Thread)?;
         Ok(DeviceHandle {
             commands: tx,
             subscribers,

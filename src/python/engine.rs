@@ -119,11 +119,11 @@ impl Ticks {
                         let Ok(guard) = lock.lock() else { return };
                         // Dropping the engine drops `running` too: then nobody can wake us,
                         // so wake once in a while to notice the interpreter is gone.
-                        let Ok(_guard) =
-                            wake.wait_timeout_while(guard, std::time::Duration::from_secs(1), |on| {
-                                !*on
-                            })
-                        else {
+                        let Ok(_guard) = wake.wait_timeout_while(
+                            guard,
+                            std::time::Duration::from_secs(1),
+                            |on| !*on,
+                        ) else {
                             return;
                         };
                     }
@@ -218,12 +218,6 @@ impl Engine {
         let Ok(modules) = vm.sys_module.get_attr("modules", vm) else {
             return;
         };
-        // The firmware's heap sweep finalises every open file, so a file the session left open
-        // (at the REPL, in a module's globals, in a cycle) is written now, with the modules it
-        // needs still whole.
-        if let Ok(file) = modules.get_item("_file", vm) {
-            let _ = vm.call_method(&file, "_close_all", ());
-        }
         let base: Vec<&Py<PyDict>> = self
             .base
             .iter()
@@ -232,12 +226,13 @@ impl Engine {
                 Container::List(..) => None,
             })
             .collect();
-        for module in module_list(&modules) {
-            let namespace = module.dict();
-            if !base.iter().any(|b| b.is(&namespace)) {
-                namespace.clear();
-            }
-        }
+        let session: Vec<PyRef<PyModule>> = module_list(&modules)
+            .into_iter()
+            .filter(|m| !base.iter().any(|b| b.is(&m.dict())))
+            .collect();
+        let file = modules.get_item("_file", vm).ok();
+        // The base first (builtins, sys, sys.modules), so what runs below runs in it and not in
+        // whatever the session made of `len` or `sys.stdout`.
         for module in &self.base {
             module.namespace.restore(vm);
             for container in &module.nested {
@@ -245,6 +240,15 @@ impl Engine {
             }
         }
         self.modules.restore(vm);
+        // The firmware's heap sweep finalises every open file, so a file the session left open
+        // (at the REPL, in a module's globals, in a cycle) is written now, while the modules it
+        // needs are still whole.
+        if let Some(file) = file {
+            let _ = vm.call_method(&file, "_close_all", ());
+        }
+        for module in session {
+            module.dict().clear();
+        }
         // A module's functions hold its namespace and its classes their methods: cycles only
         // the collector frees. The base is frozen, so this walks only what the session made.
         rustpython_vm::gc_state::gc_state().collect_force(2);
@@ -305,8 +309,7 @@ fn module_list(modules: &PyObjectRef) -> Vec<PyRef<PyModule>> {
     let Some(dict) = modules.downcast_ref::<PyDict>() else {
         return Vec::new();
     };
-    dict.to_owned()
-        .into_iter()
+    dict.into_iter()
         .filter_map(|(_, module)| module.downcast::<PyModule>().ok())
         .collect()
 }

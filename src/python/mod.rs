@@ -227,6 +227,7 @@ fn new_interpreter() -> (Interpreter, rustpython_vm::signal::UserSignalSender) {
         native_fs::module_def(&builder.ctx),
         native_machine::module_def(&builder.ctx),
         native_pycom::module_def(&builder.ctx),
+        native_compat::crypto::module_def(&builder.ctx),
     ];
     defs.extend(native_pycom::stdlib_defs(&builder.ctx));
     let (tx, rx) = rustpython_vm::signal::user_signal_channel();

@@ -33,7 +33,6 @@ thread_local! {
 /// Applies every mend to the interpreter `vm` belongs to (cheap: a few dictionary entries).
 pub fn install(vm: &VirtualMachine) {
     silence_warnings(vm);
-    crypto::install(vm);
     if TYPES_MENDED.with(|done| done.replace(true)) {
         return;
     }

@@ -16,39 +16,11 @@ use std::cell::Cell;
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 
-use rustpython_vm::builtins::{PyModule, PyStr};
+use rustpython_vm::builtins::PyStr;
 use rustpython_vm::function::ArgBytesLike;
 use rustpython_vm::{PyObjectRef, PyResult, TryFromObject, VirtualMachine};
 
 pub(crate) use ucrypto::module_def;
-
-/// Hands `_ucrypto` to `lib/ucrypto.py` for the interpreter `vm` belongs to: as `sys._ucrypto`,
-/// which `ucrypto` takes away when it is first imported. (The interpreter's `init_hook` runs
-/// before `sys.modules` exists, so the module cannot be put there; listing [`module_def`] among
-/// the interpreter's native modules would make it an ordinary `import _ucrypto`.)
-pub fn install(vm: &VirtualMachine) {
-    let def = module_def(&vm.ctx);
-    let Ok(module) = def.create_module(vm) else {
-        return;
-    };
-    // A module made outside the import system has no `__spec__`, and RustPython's attribute
-    // lookup of a module asks for it whenever a name is missing.
-    let _ = module.set_attr("__spec__", vm.ctx.none(), vm);
-    if def.exec_module(vm, &module).is_err() {
-        return;
-    }
-    let module: rustpython_vm::PyRef<PyModule> = module;
-    // The firmware's type is plain `AESCipher` (`<class 'AESCipher'>`), of no module.
-    if let Ok(class) = module.get_attr("AESCipher", vm)
-        && let Some(class) = class.downcast_ref::<rustpython_vm::builtins::PyType>()
-    {
-        class.set_attr(
-            vm.ctx.intern_str("__module__"),
-            vm.ctx.new_str("builtins").into(),
-        );
-    }
-    let _ = vm.sys_module.set_attr("_ucrypto", module, vm);
-}
 
 /// The bytes of `obj` as `mp_get_buffer_raise` reads them: a `str` gives its UTF-8, anything
 /// with the buffer protocol its bytes.
@@ -354,6 +326,22 @@ mod ucrypto {
     use rustpython_vm::{PyObjectRef, PyPayload, PyResult, VirtualMachine, pyclass};
 
     use super::{Aes, Mode, buffer_bytes};
+
+    /// The firmware's type is plain `AESCipher` (`<class 'AESCipher'>`), of no module.
+    pub(crate) fn module_exec(
+        vm: &VirtualMachine,
+        module: &rustpython_vm::Py<rustpython_vm::builtins::PyModule>,
+    ) -> PyResult<()> {
+        __module_exec(vm, module);
+        let class = module.get_attr("AESCipher", vm)?;
+        if let Some(class) = class.downcast_ref::<rustpython_vm::builtins::PyType>() {
+            class.set_attr(
+                vm.ctx.intern_str("__module__"),
+                vm.ctx.new_str("builtins").into(),
+            );
+        }
+        Ok(())
+    }
 
     /// What `crypto.AES(...)` returns.
     #[pyattr]

@@ -2,11 +2,7 @@
 # parsed and checked here, in the firmware's order and words; the ciphers are native
 # (`_ucrypto`, python/native_crypto.rs): AES with mbedTLS's chaining, RSA with PKCS#1 v1.5.
 import _fs
-import sys as _sys
-# The native half, handed over as sys._ucrypto (python/native_crypto.rs, `install`), kept in
-# sys.modules for the module's second name.
-_ucrypto = _sys.modules.get('_ucrypto') or _sys.__dict__.pop('_ucrypto')
-_sys.modules['_ucrypto'] = _ucrypto
+import _ucrypto
 
 
 def _buffer(obj):
