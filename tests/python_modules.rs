@@ -1098,3 +1098,29 @@ fn round_of_a_bool_is_an_int_as_on_micropython() {
     );
     rig.shutdown();
 }
+
+#[test]
+fn a_module_and_its_other_name_are_one_object() {
+    // The firmware's weak links: `os` is `uos`, whichever name is imported first.
+    let mut rig = booted();
+    for (first, second) in [
+        ("os", "uos"),
+        ("umachine", "machine"),
+        ("json", "ujson"),
+        ("ucrypto", "crypto"),
+        ("utime", "time"),
+        ("struct", "ustruct"),
+    ] {
+        assert_eq!(
+            rig.printed(&format!("import {first}, {second}; {first} is {second}")),
+            "True",
+            "{first} / {second}"
+        );
+    }
+    // And a soft reset forgets both, as the heap goes.
+    rig.soft_reset();
+    assert_eq!(
+        rig.printed("import sys; 'uos' in sys.modules, 'ujson' in sys.modules"),
+        "(False, False)"
+    );
+}

@@ -231,6 +231,20 @@ pub mod dev {
         Ok(())
     }
 
+    /// Every name firmware module `name` answers to (`["os", "uos"]`), or none if it is not
+    /// one: on the module both names are one object (a weak link), so the importer gives the
+    /// second name the module the first one loaded.
+    #[pyfunction]
+    fn module_names(name: PyStrRef, vm: &VirtualMachine) -> PyObjectRef {
+        let name = name.to_string_lossy();
+        let names = super::FIRMWARE_MODULES
+            .iter()
+            .find(|m| m.names.contains(&name.as_ref()))
+            .map(|m| m.names.iter().map(|n| vm.ctx.new_str(*n).into()).collect())
+            .unwrap_or_default();
+        vm.ctx.new_list(names).into()
+    }
+
     /// `sys.platform`: the board's name.
     #[pyfunction]
     fn platform(vm: &VirtualMachine) -> PyResult<String> {

@@ -229,10 +229,27 @@ class _Loader:
         exec(code, module.__dict__)
 
 
+class _Alias:
+    """Loads a firmware module already loaded under its other name (`uos` after `os`)."""
+
+    def __init__(self, module):
+        self.module = module
+
+    def create_module(self, spec):
+        return self.module
+
+    def exec_module(self, module):
+        pass
+
+
 class _Finder:
     """Finds modules in the firmware (machine, pycom, os, …) and in the device's sys.path."""
 
     def find_spec(self, name, path=None, target=None):
+        for other in _dev.module_names(name):
+            if other != name and other in sys.modules:
+                import _frozen_importlib
+                return _frozen_importlib.spec_from_loader(name, _Alias(sys.modules[other]))
         found = _dev.find_module(name, list(sys.path))
         mounted = sys.modules.get('_pymount')
         if found is None and getattr(mounted, 'mounts', None):
