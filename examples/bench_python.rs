@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use pycom_sim::board::Board;
 use pycom_sim::clock::TimeMode;
 use pycom_sim::device::{DeviceConfig, DeviceHandle, FlashSource, collect_until};
-use pycom_sim::event::EventKind;
+use pycom_sim::event::{EventKind, uart_text};
 
 /// (name, source defining `w()`): small enough for the LoPy4's 2.5 MiB GC heap, each a kind of
 /// work MicroPython programs do (calls, integer loops, strings, dicts, sorting, bytes).
@@ -40,18 +40,6 @@ const WORKLOADS: &[(&str, &str)] = &[
         "def w():\n    n = 100000\n    s = bytearray([1]) * n\n    s[0] = s[1] = 0\n    i = 2\n    while i * i < n:\n        if s[i]:\n            for j in range(i * i, n, i):\n                s[j] = 0\n        i += 1\n    return sum(s)\n",
     ),
 ];
-
-fn uart_text(events: &[pycom_sim::event::Event]) -> String {
-    let bytes: Vec<u8> = events
-        .iter()
-        .filter_map(|e| match &e.kind {
-            EventKind::Uart { text } => Some(text.clone()),
-            _ => None,
-        })
-        .flatten()
-        .collect();
-    String::from_utf8_lossy(&bytes).into_owned()
-}
 
 fn json_str(s: &str) -> String {
     serde_json::Value::from(s).to_string()

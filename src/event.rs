@@ -78,6 +78,21 @@ pub struct Event {
     pub kind: EventKind,
 }
 
+/// The text the UART events among `events` carried, joined before decoding so a character split
+/// between two events stays whole (bytes that are not UTF-8 show as U+FFFD).
+pub fn uart_text(events: &[Event]) -> String {
+    let bytes: Vec<u8> = events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::Uart { text } => Some(text.as_slice()),
+            _ => None,
+        })
+        .flatten()
+        .copied()
+        .collect();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
 impl Event {
     /// Device time in whole milliseconds (rounded down).
     pub fn time_ms(&self) -> u64 {

@@ -757,16 +757,7 @@ impl ReplRig {
         let Some(events) = settle(&self.events, REPL_PATIENCE) else {
             return false;
         };
-        let text: Vec<u8> = events
-            .iter()
-            .filter_map(|e| match &e.kind {
-                EventKind::Uart { text } => Some(text.as_slice()),
-                _ => None,
-            })
-            .flatten()
-            .copied()
-            .collect();
-        String::from_utf8_lossy(&text).contains("\r\n42\r\n>>> ")
+        pycom_sim::event::uart_text(&events).contains("\r\n42\r\n>>> ")
     }
 
     /// Back to a friendly prompt in a fresh interpreter: Ctrl-C (stop code, leave paste mode),

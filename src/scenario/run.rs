@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use crate::clock::{Micros, TimeMode};
 use crate::device::{Action, DeviceConfig, DeviceHandle, FlashSource, StopWhen, Watch};
-use crate::event::{Event, EventKind, Stage};
+use crate::event::{Event, EventKind, Stage, uart_text};
 use crate::flash::{FlashFile, OpenOptions};
 use crate::gpio::Drive;
 use crate::image;
@@ -856,19 +856,6 @@ fn stage_name(s: Stage) -> &'static str {
         Stage::Bootloader => "bootloader",
         Stage::Firmware => "firmware",
     }
-}
-
-fn uart_text(events: &[Event]) -> String {
-    let bytes: Vec<u8> = events
-        .iter()
-        .filter_map(|e| match &e.kind {
-            EventKind::Uart { text } => Some(text.as_slice()),
-            _ => None,
-        })
-        .flatten()
-        .copied()
-        .collect();
-    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 /// A directory for a scenario's throwaway flash copy and SD card: in memory (`/dev/shm`) where
