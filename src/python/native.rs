@@ -85,12 +85,17 @@ pub static FIRMWARE_MODULES: &[FirmwareModule] = &[
 /// MicroPython 1.11).
 const UPSTREAM_ONLY: &[&str] = &["vfs", "io"];
 
+/// The firmware module that answers to `name` (under any of its names).
+fn firmware_module(name: &str) -> Option<&'static FirmwareModule> {
+    FIRMWARE_MODULES.iter().find(|m| m.names.contains(&name))
+}
+
 /// The code object of firmware module `name` for this interpreter, or None if there is none.
 pub fn builtin_code(
     vm: &rustpython_vm::VirtualMachine,
     name: &str,
 ) -> Option<rustpython_vm::PyRef<rustpython_vm::builtins::PyCode>> {
-    let module = FIRMWARE_MODULES.iter().find(|m| m.names.contains(&name))?;
+    let module = firmware_module(name)?;
     Some(super::engine::frozen_code(vm, module.names[0], module.code))
 }
 
@@ -237,9 +242,7 @@ pub mod dev {
     #[pyfunction]
     fn module_names(name: PyStrRef, vm: &VirtualMachine) -> PyObjectRef {
         let name = name.to_string_lossy();
-        let names = super::FIRMWARE_MODULES
-            .iter()
-            .find(|m| m.names.contains(&name.as_ref()))
+        let names = super::firmware_module(&name)
             .map(|m| m.names.iter().map(|n| vm.ctx.new_str(*n).into()).collect())
             .unwrap_or_default();
         vm.ctx.new_list(names).into()
