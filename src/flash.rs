@@ -179,6 +179,15 @@ fn first_bit_set(old: &[u8], new: &[u8]) -> Option<usize> {
 /// The granule of [`FlashFile::changes`].
 const CHANGE_BLOCK: u32 = 64 * 1024;
 
+/// The indices of the [`CHANGE_BLOCK`]s that `len` bytes at `offset` touch (none for none).
+fn change_blocks(offset: u32, len: usize) -> std::ops::Range<usize> {
+    if len == 0 {
+        return 0..0;
+    }
+    let end = offset.saturating_add(len as u32 - 1);
+    (offset / CHANGE_BLOCK) as usize..(end / CHANGE_BLOCK) as usize + 1
+}
+
 /// The in-memory copy of the chip and which of its sectors have been read from the file.
 #[derive(Debug)]
 struct SectorCopy {
@@ -615,12 +624,8 @@ impl FlashFile {
     /// programmed through this handle: what a cache of something read from there (the boot's
     /// parsed app image) compares to know it is still right.
     pub fn changes(&self, offset: u32, len: u32) -> u64 {
-        if len == 0 {
-            return 0;
-        }
-        let end = offset.saturating_add(len - 1);
-        (offset / CHANGE_BLOCK..=end / CHANGE_BLOCK)
-            .filter_map(|b| self.block_changes.get(b as usize))
+        change_blocks(offset, len as usize)
+            .filter_map(|b| self.block_changes.get(b))
             .map(|&n| u64::from(n))
             .sum()
     }
@@ -647,12 +652,9 @@ impl FlashFile {
 
     /// Sends `bytes` to the file at `offset` before the in-memory copy changes.
     fn persist(&mut self, offset: u32, bytes: &[u8]) -> Result<(), FlashError> {
-        if !bytes.is_empty() {
-            let end = offset.saturating_add(bytes.len() as u32 - 1);
-            for block in (offset / CHANGE_BLOCK)..=(end / CHANGE_BLOCK) {
-                if let Some(n) = self.block_changes.get_mut(block as usize) {
-                    *n = n.wrapping_add(1);
-                }
+        for block in change_blocks(offset, bytes.len()) {
+            if let Some(n) = self.block_changes.get_mut(block) {
+                *n = n.wrapping_add(1);
             }
         }
         match &mut self.backing {
