@@ -12,9 +12,9 @@
 //! included), its namespace and the lists and dicts that hang from it (`sys.path`,
 //! `sys.meta_path`…). Those objects are then frozen out of the collector's sight (CPython's
 //! `gc.freeze`), so a collection costs what the session made, not what the engine is. When a
-//! session ends, [`Engine::reset`] closes the files the session left open (the firmware's heap
-//! sweep writes them), empties every module the session imported, puts the base back binding
-//! for binding, and collects: the next session starts from the state a new interpreter had.
+//! session ends, [`Engine::reset`] puts the base back binding for binding, closes the files the
+//! session left open (the firmware's heap sweep writes them), empties every module the session
+//! imported, and collects: the next session starts from the state a new interpreter had.
 //!
 //! What a session cannot reach stays correct by construction: builtin types are immutable, the
 //! firmware's modules (`machine`, `os`, `_pyboot`…) are imported anew by every session, and the
@@ -42,7 +42,9 @@ thread_local! {
 pub struct Engine {
     interpreter: Interpreter,
     base: Vec<BaseModule>,
-    /// `sys.modules` as it was, restored after the modules' own namespaces.
+    /// `sys.modules` as it was. It is among `sys`'s nested containers too, and is restored
+    /// once more after every namespace: a finaliser run by a value those restores drop may
+    /// import something.
     modules: Container,
     ticks: Ticks,
 }
@@ -79,6 +81,8 @@ impl Container {
     fn restore(&self, vm: &VirtualMachine) {
         match self {
             Container::List(list, items) => {
+                // The old items go after the list's lock is released: their finalisers may
+                // look at the list.
                 let old = std::mem::replace(&mut *list.borrow_vec_mut(), items.clone());
                 drop(old);
             }

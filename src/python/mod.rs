@@ -1,6 +1,7 @@
 //! The MicroPython runtime: the firmware's MicroPython task on RustPython.
 //!
-//! One interpreter per soft-reset cycle, on the device thread: mount `/flash`, run the image's
+//! One session per soft-reset cycle, on the device thread's interpreter (kept from one session
+//! to the next and restored between them, see [`engine`]): mount `/flash`, run the image's
 //! frozen `_boot.py`, then `boot.py` and `main.py` (unless safe boot), then the REPL on UART0.
 //! The device's Python reaches the device only through the native `_dev` module (see
 //! [`bridge`]); RustPython is built without `host_env`, so it has no host files, no `posix`, and
