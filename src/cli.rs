@@ -322,10 +322,9 @@ fn run(args: RunArgs) -> Result<(), String> {
             "pycom-sim: {} ({}), flash {}, {} time{}",
             board.name,
             board.id,
-            if args.fresh {
-                "throwaway".to_string()
-            } else {
-                handle.flash_path().display().to_string()
+            match handle.flash_path() {
+                Some(path) if !args.fresh => path.display().to_string(),
+                _ => "throwaway".to_string(),
             },
             match args.time {
                 TimeMode::Virtual => "virtual",

@@ -39,6 +39,9 @@ pub enum FlashSource {
     File(PathBuf),
     /// A throwaway file, deleted when the device is dropped.
     Fresh,
+    /// A chip in memory (a scenario's): nothing reaches the disk, and whoever holds another
+    /// handle to the chip sees every change the device makes.
+    Memory(crate::flash::MemoryChip),
 }
 
 /// How to build a device.
@@ -73,33 +76,26 @@ pub struct DeviceHandle {
     gpio: Gpio,
     /// Keeps a `--fresh` flash file alive until the device is gone.
     _fresh: Option<tempfile::TempDir>,
-    flash_path: PathBuf,
+    flash_path: Option<PathBuf>,
 }
 
 impl DeviceHandle {
     /// Opens (or creates) the flash file and starts the device thread, powered off.
     pub fn spawn(config: DeviceConfig) -> Result<DeviceHandle, DeviceError> {
-        let (path, fresh) = match &config.flash {
-            FlashSource::File(p) => (p.clone(), None),
+        let (flash, path, fresh) = match &config.flash {
+            FlashSource::Memory(chip) => {
+                (FlashFile::on_chip(chip.clone(), &config.board)?, None, None)
+            }
+            FlashSource::File(p) => (Self::open_flash(p, &config)?, Some(p.clone()), None),
             FlashSource::Fresh => {
                 let dir = tempfile::Builder::new()
                     .prefix("pycom-sim-")
                     .tempdir()
                     .map_err(DeviceError::Temp)?;
-                (
-                    dir.path().join(format!("{}.flash", config.board.id)),
-                    Some(dir),
-                )
+                let p = dir.path().join(format!("{}.flash", config.board.id));
+                (Self::open_flash(&p, &config)?, Some(p), Some(dir))
             }
         };
-        let (flash, _created) = FlashFile::open_or_create(
-            &path,
-            &config.board,
-            &image::default_image(),
-            OpenOptions {
-                reformat: config.reformat,
-            },
-        )?;
         crash::install_hook();
         let (tx, rx) = mpsc::channel();
         let subscribers: Subscribers = Arc::new(Mutex::new(Some(Vec::new())));
@@ -139,14 +135,27 @@ impl DeviceHandle {
         })
     }
 
+    /// Opens (or creates) the flash file at `path` for `config`'s board.
+    fn open_flash(path: &std::path::Path, config: &DeviceConfig) -> Result<FlashFile, FlashError> {
+        let (flash, _created) = FlashFile::open_or_create(
+            path,
+            &config.board,
+            &image::default_image(),
+            OpenOptions {
+                reformat: config.reformat,
+            },
+        )?;
+        Ok(flash)
+    }
+
     /// The board this device is.
     pub fn board(&self) -> &Board {
         &self.board
     }
 
-    /// The flash file backing this device.
-    pub fn flash_path(&self) -> &std::path::Path {
-        &self.flash_path
+    /// The flash file backing this device (none for a chip in memory).
+    pub fn flash_path(&self) -> Option<&std::path::Path> {
+        self.flash_path.as_deref()
     }
 
     /// A new receiver of every event from now on. Subscribe before `power_on` to see the boot.

@@ -218,11 +218,12 @@ impl Device {
         {
             return known.parsed.clone();
         }
-        let mut bytes = vec![0u8; size as usize];
-        if self.flash.borrow_mut().read(offset, &mut bytes).is_err() {
-            bytes.clear();
-        }
-        let parsed = image::parse_image(&bytes).map_err(|e| e.to_string());
+        let parsed = self
+            .flash
+            .borrow()
+            .read_with(offset, size as usize, image::parse_image)
+            .unwrap_or_else(|_| image::parse_image(&[]))
+            .map_err(|e| e.to_string());
         let mut images = self.images.borrow_mut();
         images.retain(|p| p.slot != slot);
         images.push(ParsedSlot {

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use crate::clock::{Micros, TimeMode};
 use crate::device::{Action, DeviceConfig, DeviceHandle, FlashSource, StopWhen, Watch};
 use crate::event::{Event, EventKind, Stage, uart_text};
-use crate::flash::{FlashFile, OpenOptions};
+use crate::flash::{FlashFile, MemoryChip};
 use crate::gpio::Drive;
 use crate::image;
 
@@ -110,9 +110,10 @@ struct Run {
     /// Device time of the last stop.
     now: Micros,
     deadline: Instant,
-    /// Keep the scenario's flash copy and SD card until the device is gone.
-    _dir: tempfile::TempDir,
-    flash_path: PathBuf,
+    /// The device's flash chip, in memory: what `expect_file` reads.
+    chip: MemoryChip,
+    /// Keeps the SD card's directory until the device is gone.
+    _sd: Option<tempfile::TempDir>,
     sd_dir: Option<PathBuf>,
     board: crate::board::Board,
 }
@@ -194,23 +195,23 @@ pub fn ms(us: Micros) -> String {
 
 impl Run {
     fn start(scenario: &Scenario, limits: RunLimits) -> Result<Run, String> {
-        let dir = scratch_dir()?;
         let board = scenario.board.clone();
-        let flash_path = dir.path().join(format!("{}.flash", board.id));
-        match &scenario.flash {
+        let chip = match &scenario.flash {
             FlashStart::Copy(from) => {
-                std::fs::copy(from, &flash_path)
-                    .map_err(|e| format!("cannot copy the flash file {}: {e}", from.display()))?;
+                FlashFile::check_existing(from, &board).map_err(|e| e.to_string())?;
+                let bytes = std::fs::read(from)
+                    .map_err(|e| format!("cannot read the flash file {}: {e}", from.display()))?;
+                MemoryChip::from_bytes(&bytes)
             }
-            FlashStart::Fresh => std::fs::write(&flash_path, fresh_flash(&board)?.as_slice())
-                .map_err(|e| format!("cannot write the scenario's flash file: {e}"))?,
-        }
+            FlashStart::Fresh => fresh_flash(&board)?.fork(),
+        };
         if !scenario.files.is_empty() || scenario.ota.is_some() || scenario.factory.is_some() {
-            prepare_flash(scenario, &flash_path)?;
+            prepare_flash(scenario, &chip)?;
         }
-        let sd_dir = match &scenario.sd {
-            None => None,
+        let (sd_tmp, sd_dir) = match &scenario.sd {
+            None => (None, None),
             Some(files) => {
+                let dir = scratch_dir()?;
                 let sd = dir.path().join("sd");
                 for (p, content) in files {
                     let path = sd.join(p);
@@ -223,12 +224,12 @@ impl Run {
                 }
                 std::fs::create_dir_all(&sd)
                     .map_err(|e| format!("cannot make the SD card directory: {e}"))?;
-                Some(sd)
+                (Some(dir), Some(sd))
             }
         };
         let handle = DeviceHandle::spawn(DeviceConfig {
             board: board.clone(),
-            flash: FlashSource::File(flash_path.clone()),
+            flash: FlashSource::Memory(chip.clone()),
             reformat: false,
             time: TimeMode::Virtual,
             sd: sd_dir.clone(),
@@ -242,8 +243,8 @@ impl Run {
             log: Vec::new(),
             now: 0,
             deadline: Instant::now() + limits.wall,
-            _dir: dir,
-            flash_path,
+            chip,
+            _sd: sd_tmp,
             sd_dir,
             board,
         };
@@ -735,7 +736,7 @@ impl Run {
 
     fn expect_file(&self, f: &FileExpect) -> Outcome {
         let content = match f.volume {
-            Volume::Flash => read_flash_file(&self.flash_path, &self.board, &f.path),
+            Volume::Flash => read_flash_file(&self.chip, &self.board, &f.path),
             Volume::Sd => match &self.sd_dir {
                 None => Err("the scenario has no SD card ([sd] table)".into()),
                 Some(dir) => match std::fs::read(dir.join(f.path.trim_start_matches('/'))) {
@@ -858,9 +859,8 @@ fn stage_name(s: Stage) -> &'static str {
     }
 }
 
-/// A directory for a scenario's throwaway flash copy and SD card: in memory (`/dev/shm`) where
-/// there is one, since the device syncs its flash file to disk when it stops and a copy that is
-/// deleted a moment later need not reach the disk (half the wall time of a short scenario).
+/// A directory for a scenario's SD card: in memory (`/dev/shm`) where there is one, since it
+/// is deleted a moment later and need not reach the disk.
 fn scratch_dir() -> Result<tempfile::TempDir, String> {
     let shm = Path::new("/dev/shm");
     let in_memory = if shm.is_dir() {
@@ -880,10 +880,11 @@ fn scratch_dir() -> Result<tempfile::TempDir, String> {
     }
 }
 
-/// The bytes of a new flash file for `board` (partition table, factory image, formatted /flash),
-/// made once per process and board: every fresh scenario starts from a copy.
-fn fresh_flash(board: &crate::board::Board) -> Result<std::sync::Arc<Vec<u8>>, String> {
-    type Templates = std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<Vec<u8>>>>;
+/// A new flash chip for `board` (partition table, factory image, formatted /flash), made once
+/// per process and board: every fresh scenario starts from a fork of it, which shares its
+/// sectors until the device changes them.
+fn fresh_flash(board: &crate::board::Board) -> Result<MemoryChip, String> {
+    type Templates = std::sync::Mutex<std::collections::HashMap<String, MemoryChip>>;
     static TEMPLATES: std::sync::OnceLock<Templates> = std::sync::OnceLock::new();
     let templates = TEMPLATES.get_or_init(Default::default);
     if let Some(t) = templates
@@ -893,30 +894,17 @@ fn fresh_flash(board: &crate::board::Board) -> Result<std::sync::Arc<Vec<u8>>, S
     {
         return Ok(t);
     }
-    let dir = scratch_dir()?;
-    let path = dir.path().join("template.flash");
-    FlashFile::open_or_create(
-        &path,
-        board,
-        &image::default_image(),
-        OpenOptions::default(),
-    )
-    .map_err(|e| e.to_string())?;
-    let bytes = std::sync::Arc::new(
-        std::fs::read(&path).map_err(|e| format!("cannot read the new flash file: {e}"))?,
-    );
+    let chip = MemoryChip::fresh(board, &image::default_image()).map_err(|e| e.to_string())?;
     if let Ok(mut t) = templates.lock() {
-        t.insert(board.id.clone(), bytes.clone());
+        t.insert(board.id.clone(), chip.clone());
     }
-    Ok(bytes)
+    Ok(chip)
 }
 
-/// Writes the scenario's files and OTA image into its flash file (created if needed).
-fn prepare_flash(scenario: &Scenario, path: &Path) -> Result<(), String> {
+/// Writes the scenario's files and OTA image onto its flash chip.
+fn prepare_flash(scenario: &Scenario, chip: &MemoryChip) -> Result<(), String> {
     let board = &scenario.board;
-    let (mut flash, _) =
-        FlashFile::open_or_create(path, board, &image::default_image(), OpenOptions::default())
-            .map_err(|e| e.to_string())?;
+    let mut flash = FlashFile::on_chip(chip.clone(), board).map_err(|e| e.to_string())?;
     for (name, text) in &scenario.files {
         crate::fs::write_file(&mut flash, board.fs, name, text.as_bytes())
             .map_err(|e| format!("cannot put {name} in /flash: {e}"))?;
@@ -960,26 +948,18 @@ fn slot_bytes(slot: &SlotImage) -> Result<Vec<u8>, String> {
     Ok(bytes)
 }
 
-/// A file in the /flash FAT of a running device's flash file, or `None` if it is not there.
+/// A file in the /flash filesystem of a running device's flash chip, or `None` if it is not
+/// there.
 ///
-/// The device holds the file's lock, and writes every change through to it, so a copy of its
-/// fs region read now is what the device's flash holds at this stop.
+/// The device writes every change through to its chip, so the chip now is what the device's
+/// flash holds at this stop. The filesystem is read from a fork, so nothing the read does (a
+/// mount may write) reaches the device.
 fn read_flash_file(
-    path: &Path,
+    chip: &MemoryChip,
     board: &crate::board::Board,
     file: &str,
 ) -> Result<Option<Vec<u8>>, String> {
-    use std::io::{Read, Seek, SeekFrom};
-    let region = board.fs;
-    let mut bytes = vec![0u8; region.size as usize];
-    let mut f = std::fs::File::open(path).map_err(|e| e.to_string())?;
-    f.seek(SeekFrom::Start(u64::from(region.offset)))
-        .and_then(|_| f.read_exact(&mut bytes))
-        .map_err(|e| format!("cannot read the flash file's fs region: {e}"))?;
-    let mut flash = FlashFile::erased(board.flash_size);
-    flash
-        .write(region.offset, &bytes)
-        .map_err(|e| e.to_string())?;
+    let mut flash = FlashFile::on_chip(chip.fork(), board).map_err(|e| e.to_string())?;
     match crate::fs::read_file(&mut flash, board.fs, file) {
         Ok(bytes) => Ok(Some(bytes)),
         Err(crate::fs::FsError::NotFound { .. }) => Ok(None),

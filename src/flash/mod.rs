@@ -1,4 +1,4 @@
-//! The module's SPI NOR flash, kept in a host file.
+//! The module's SPI NOR flash, kept in a host file (or, for a scenario, in memory: [`memory`]).
 //!
 //! Everything the device remembers lives here and only here: the partition table, otadata
 //! (`boot_info_t`), both app slots, the config block and the `/flash` filesystem. The file behaves
@@ -23,6 +23,10 @@ use pycom_boot::BootInfo;
 use crate::board::{Board, Region};
 use crate::fs::FsError;
 use crate::partition::{PartitionError, PartitionTable, TABLE_OFFSET};
+
+mod memory;
+
+pub use memory::MemoryChip;
 
 /// The erase unit of the ESP32's flash chips.
 pub const SECTOR_SIZE: u32 = 4096;
@@ -137,7 +141,12 @@ pub enum Created {
 /// Where the writes go besides the in-memory copy.
 #[derive(Debug)]
 enum Backing {
-    File { file: File, path: PathBuf },
+    File {
+        file: File,
+        path: PathBuf,
+    },
+    /// A chip in memory that others may hold a handle to (a scenario reads its device's files).
+    Chip(MemoryChip),
     Memory,
 }
 
@@ -191,7 +200,8 @@ fn change_blocks(offset: u32, len: usize) -> std::ops::Range<usize> {
 /// The in-memory copy of the chip and which of its sectors have been read from the file.
 #[derive(Debug)]
 struct SectorCopy {
-    /// The chip's bytes; a sector whose `loaded` flag is false holds zeros, not flash content.
+    /// The chip's bytes; a sector whose `loaded` flag is false holds anything (zeros, or a
+    /// previous chip's bytes), not flash content.
     data: Bytes,
     loaded: Vec<bool>,
 }
@@ -206,11 +216,40 @@ enum Bytes {
     Mapped(memmap2::MmapMut),
 }
 
+/// Copies of chips that are gone, kept for the next chip of the same size: a new mapping's pages
+/// are faulted in and cleared by the kernel as the boot first touches them, and unmapped again
+/// when the device goes, which was a tenth of a scenario suite run (a device per scenario). A
+/// reused copy's sectors are all marked unloaded, so what it held before is never read.
+static SPARE_COPIES: std::sync::Mutex<Vec<Bytes>> = std::sync::Mutex::new(Vec::new());
+
+/// How many spare copies to keep: one per device that runs at once in a scenario suite on a
+/// typical CI runner; more would only hold memory.
+const MAX_SPARE_COPIES: usize = 4;
+
 impl Bytes {
-    fn zeroed(len: usize) -> Bytes {
-        match memmap2::MmapMut::map_anon(len) {
+    /// `len` bytes of any content: a spare copy of that size, or a new mapping.
+    fn for_lazy_copy(len: usize) -> Bytes {
+        let spare = SPARE_COPIES.lock().ok().and_then(|mut spares| {
+            let i = spares.iter().position(|b| b.len() == len)?;
+            Some(spares.swap_remove(i))
+        });
+        spare.unwrap_or_else(|| match memmap2::MmapMut::map_anon(len) {
             Ok(map) if len > 0 => Bytes::Mapped(map),
             _ => Bytes::Heap(vec![0; len]),
+        })
+    }
+}
+
+impl Drop for SectorCopy {
+    fn drop(&mut self) {
+        // Only lazily loaded copies are worth keeping (an erased chip's copy is a plain Vec).
+        if !matches!(self.data, Bytes::Mapped(_)) {
+            return;
+        }
+        if let Ok(mut spares) = SPARE_COPIES.lock()
+            && spares.len() < MAX_SPARE_COPIES
+        {
+            spares.push(std::mem::replace(&mut self.data, Bytes::Heap(Vec::new())));
         }
     }
 }
@@ -258,14 +297,18 @@ impl SectorCopy {
                 s += 1;
             }
             let bytes = run_start * sector..(s * sector).min(self.data.len());
-            if let Backing::File { file, path } = backing {
-                read_at(file, bytes.start as u64, &mut self.data[bytes]).map_err(|source| {
-                    FlashError::Io {
-                        path: path.clone(),
-                        action: "read it",
-                        source,
-                    }
-                })?;
+            match backing {
+                Backing::File { file, path } => {
+                    read_at(file, bytes.start as u64, &mut self.data[bytes]).map_err(|source| {
+                        FlashError::Io {
+                            path: path.clone(),
+                            action: "read it",
+                            source,
+                        }
+                    })?;
+                }
+                Backing::Chip(chip) => chip.read(bytes.start, &mut self.data[bytes]),
+                Backing::Memory => {}
             }
             self.loaded[run_start..s].fill(true);
         }
@@ -304,7 +347,7 @@ impl FlashFile {
         let sectors = (size as usize).div_ceil(SECTOR_SIZE as usize);
         FlashFile {
             copy: RefCell::new(SectorCopy {
-                data: Bytes::zeroed(size as usize),
+                data: Bytes::for_lazy_copy(size as usize),
                 loaded: vec![false; sectors],
             }),
             size,
@@ -315,6 +358,32 @@ impl FlashFile {
             bit_set_violations: 0,
             block_changes: vec![0; size.div_ceil(CHANGE_BLOCK) as usize],
         }
+    }
+
+    /// A chip whose content is in `chip` and is copied in when first needed. Refused if the
+    /// chip is not `board`'s size.
+    pub fn on_chip(chip: MemoryChip, board: &Board) -> Result<FlashFile, FlashError> {
+        if chip.size() != board.flash_size {
+            return Err(FlashError::Layout {
+                board: board.name.clone(),
+                detail: format!(
+                    "the chip is {:#x} bytes, the board says {:#x}",
+                    chip.size(),
+                    board.flash_size
+                ),
+            });
+        }
+        let sectors = (chip.size() as usize).div_ceil(SECTOR_SIZE as usize);
+        Ok(FlashFile {
+            copy: RefCell::new(SectorCopy {
+                data: Bytes::for_lazy_copy(chip.size() as usize),
+                loaded: vec![false; sectors],
+            }),
+            size: chip.size(),
+            backing: Backing::Chip(chip),
+            bit_set_violations: 0,
+            block_changes: vec![0; board.flash_size.div_ceil(CHANGE_BLOCK) as usize],
+        })
     }
 
     /// A factory-fresh flash for `board` in memory: what `open_or_create` would write to a new
@@ -408,7 +477,7 @@ impl FlashFile {
 
     /// Checks, through a read-only handle, that an existing file is this board's flash: its
     /// size and its partition table. Nothing here can write.
-    fn check_existing(path: &Path, board: &Board) -> Result<(), FlashError> {
+    pub fn check_existing(path: &Path, board: &Board) -> Result<(), FlashError> {
         let io_err = |action: &'static str| {
             let path = path.to_path_buf();
             move |source| FlashError::Io {
@@ -531,7 +600,7 @@ impl FlashFile {
     pub fn path(&self) -> Option<&Path> {
         match &self.backing {
             Backing::File { path, .. } => Some(path),
-            Backing::Memory => None,
+            Backing::Chip(_) | Backing::Memory => None,
         }
     }
 
@@ -567,6 +636,20 @@ impl FlashFile {
         copy.load(&range, &self.backing)?;
         buf.copy_from_slice(&copy.data[range]);
         Ok(())
+    }
+
+    /// Calls `f` with the `len` bytes at `offset`, without copying them out of the chip's copy
+    /// (the boot reads a whole 1.5–2 MiB app slot to check its image).
+    pub fn read_with<R>(
+        &self,
+        offset: u32,
+        len: usize,
+        f: impl FnOnce(&[u8]) -> R,
+    ) -> Result<R, FlashError> {
+        let range = self.range(offset, len)?;
+        let mut copy = self.copy.borrow_mut();
+        copy.load(&range, &self.backing)?;
+        Ok(f(&copy.data[range]))
     }
 
     /// Sets the sectors `from..to` to 0xFF. Both ends must be on 4 KiB boundaries.
@@ -646,7 +729,7 @@ impl FlashFile {
                 action: "sync it",
                 source,
             }),
-            Backing::Memory => Ok(()),
+            Backing::Chip(_) | Backing::Memory => Ok(()),
         }
     }
 
@@ -664,6 +747,10 @@ impl FlashFile {
                     action: "write it",
                     source,
                 })
+            }
+            Backing::Chip(chip) => {
+                chip.write(offset as usize, bytes);
+                Ok(())
             }
             Backing::Memory => Ok(()),
         }
