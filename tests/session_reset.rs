@@ -94,3 +94,66 @@ fn the_next_device_on_a_thread_is_its_own_board() {
         rig.shutdown();
     }
 }
+
+#[test]
+fn the_firmware_modules_are_as_at_power_on_after_a_soft_reset() {
+    // machine, os and _pyboot stay loaded from one session to the next (python::engine's
+    // firmware layer): whatever a session did to their classes, objects, tables and handlers
+    // is put back, and their per-boot state starts again.
+    let mut rig = Rig::with_files(&[]);
+    rig.boot();
+    let probe = "import machine, os; (sorted(dir(machine)), sorted(dir(machine.Pin)), os.sep, \
+                 machine.Pin('P9').mode() == machine.Pin.IN, machine.Pin('P9').pull())";
+    let before = rig.printed(probe);
+    rig.run_lines(&[
+        "import machine, os, time",
+        "machine.Pin.leftover = 1; machine.Pin.value = None; machine.UART.leftover = 2",
+        "p = machine.Pin('P9', mode=machine.Pin.OUT); p.extra = 5",
+        "os.sep = '\\\\'; machine.mem32.leftover = 3",
+        "del machine.Timer",
+    ]);
+    assert_eq!(rig.printed("hasattr(machine, 'Timer')"), "False");
+    rig.soft_reset();
+    assert_eq!(rig.printed(probe), before, "machine and os as at power-on");
+    assert_eq!(
+        rig.printed(
+            "hasattr(machine.Pin, 'leftover'), hasattr(machine.UART, 'leftover'), \
+             hasattr(machine.Pin('P9'), 'extra'), hasattr(machine.mem32, 'leftover')"
+        ),
+        "(False, False, False, False)"
+    );
+    assert_eq!(rig.printed("machine.Pin('P9').value()"), "0");
+    assert_eq!(rig.printed("hasattr(machine, 'Timer')"), "True");
+}
+
+#[test]
+fn an_alarm_and_a_pin_callback_of_one_session_do_not_reach_the_next() {
+    let mut rig = Rig::with_files(&[]);
+    rig.boot();
+    let out = rig.paste(&[
+        "import machine, sys, time",
+        "early = machine.Timer.Alarm(lambda alarm: print('early'), ms=10)",
+        "late = machine.Timer.Alarm(lambda alarm: print('late'), ms=300)",
+        "p = machine.Pin('P10', mode=machine.Pin.IN)",
+        "p.callback(machine.Pin.IRQ_RISING, lambda pin: print('edge'))",
+        "p9 = machine.Pin('P9', mode=machine.Pin.OUT); p9.value(1)",
+        "time.sleep_ms(50)",
+        "sys.exit()",
+    ]);
+    assert!(out.contains("early"), "alarms run in the session: {out}");
+    // After the reset P9 is an input again (pulled down) and no handler is left.
+    let pins = support::pin_levels(&rig.log);
+    assert_eq!(
+        pins.iter()
+            .rev()
+            .find(|(pin, _)| pin == "P9")
+            .map(|(_, l)| *l),
+        Some(0),
+        "P9 back to its boot state: {pins:?}"
+    );
+    rig.handle
+        .drive("P10", pycom_sim::gpio::Drive::High)
+        .unwrap();
+    let out = rig.line("import time; time.sleep_ms(500)");
+    assert!(!out.contains("late") && !out.contains("edge"), "{out}");
+}

@@ -16,8 +16,16 @@
 //! session left open (the firmware's heap sweep writes them), empties every module the session
 //! imported, and collects: the next session starts from the state a new interpreter had.
 //!
+//! The firmware's own modules (`_pyboot`, `machine`, `os` and what they import) are a second
+//! layer on top ([`Engine::load_firmware`]): the first session imports them and the engine
+//! records them the same way, and more deeply — their classes' attributes, and the `__dict__`
+//! of every instance and function their namespaces and tables hold (a pin's mode, a monkeypatched
+//! `machine.Pin.value`) — so a reset puts them back too. Each later session only runs their
+//! per-boot half (`_pyboot._soft_init`: the firmware's `*_init0`, pins back to inputs, the RTC
+//! started); importing them again was half of every boot. The layer belongs to one board and
+//! REPL profile (`machine` reads the board's pins at import); another drops it.
+//!
 //! What a session cannot reach stays correct by construction: builtin types are immutable, the
-//! firmware's modules (`machine`, `os`, `_pyboot`…) are imported anew by every session, and the
 //! importer refuses the engine's own modules to user code. The code objects of the firmware's
 //! frozen modules are kept with the engine (`builtin_code`): they are immutable, and decoding
 //! them was another 6 M instructions a session.
@@ -26,7 +34,8 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex};
 
-use rustpython_vm::builtins::{PyCode, PyDict, PyList, PyModule};
+use rustpython_vm::builtins::{PyCode, PyDict, PyList, PyModule, PyStrInterned, PyType, PyTypeRef};
+use rustpython_vm::types::PyTypeFlags;
 use rustpython_vm::{AsObject, Interpreter, Py, PyObjectRef, PyRef, VirtualMachine};
 
 use super::SERVICE_PERIOD;
@@ -41,12 +50,32 @@ thread_local! {
 /// An interpreter and what it was before its first session.
 pub struct Engine {
     interpreter: Interpreter,
-    base: Vec<BaseModule>,
-    /// `sys.modules` as it was. It is among `sys`'s nested containers too, and is restored
-    /// once more after every namespace: a finaliser run by a value those restores drop may
-    /// import something.
-    modules: Container,
+    /// The interpreter as built, before any firmware module ran.
+    base: Base,
+    /// The interpreter with the firmware's own modules loaded, for one board and REPL profile:
+    /// what every session after the first starts from (see [`Engine::load_firmware`]).
+    firmware: RefCell<Option<Firmware>>,
     ticks: Ticks,
+}
+
+/// A recorded state of the interpreter: what a reset puts back.
+struct Base {
+    modules: Vec<BaseModule>,
+    /// `sys.modules` as it was. It is among `sys`'s nested containers too, and is restored
+    /// once more after everything else: a finaliser run by a value those restores drop may
+    /// import something.
+    sys_modules: Container,
+    /// The firmware layer's classes, instances and functions, whose attributes a session may
+    /// change (`machine.Pin.value = …`, a pin's mode): put back after the namespaces.
+    objects: Vec<Container>,
+}
+
+/// The firmware layer of [`Engine`]: the base with `_pyboot`, `machine`, `os` and what they
+/// import loaded, and which board and profile loaded them (`machine` reads the board's pins at
+/// import, `_pyboot` its platform name).
+struct Firmware {
+    key: String,
+    base: Base,
 }
 
 /// One module of the base: its namespace and the mutable containers that namespace names.
@@ -55,10 +84,30 @@ struct BaseModule {
     nested: Vec<Container>,
 }
 
-/// A list or dict and the contents it must get back.
+/// A list, a dict or a class and the contents it must get back.
 enum Container {
     List(PyRef<PyList>, Vec<PyObjectRef>),
     Dict(PyRef<PyDict>, PyRef<PyDict>),
+    Type(PyTypeRef, TypeAttributes),
+}
+
+/// A class's own attributes as recorded, and the addresses of their (interned) names.
+struct TypeAttributes {
+    items: Vec<(&'static PyStrInterned, PyObjectRef)>,
+    names: std::collections::HashSet<usize>,
+}
+
+impl TypeAttributes {
+    fn of(typ: &PyType) -> TypeAttributes {
+        let items: Vec<_> = typ.get_attributes().into_iter().collect();
+        let names = items.iter().map(|(name, _)| name_key(name)).collect();
+        TypeAttributes { items, names }
+    }
+}
+
+/// An interned name's identity.
+fn name_key(name: &'static PyStrInterned) -> usize {
+    std::ptr::from_ref(name) as usize
 }
 
 impl Container {
@@ -100,7 +149,144 @@ impl Container {
                     let _ = dict.del_item(&*key, vm);
                 }
             }
+            Container::Type(typ, saved) => {
+                // Through `setattr`, so the type's slots and method caches follow.
+                let current = typ.get_attributes();
+                for (name, value) in &saved.items {
+                    if !current.get(*name).is_some_and(|now| now.is(value)) {
+                        let _ = typ.as_object().set_attr(*name, value.clone(), vm);
+                    }
+                }
+                for name in current.keys() {
+                    if !saved.names.contains(&name_key(name)) {
+                        let _ = typ.as_object().del_attr(*name, vm);
+                    }
+                }
+            }
         }
+    }
+
+    /// What a firmware object a session could change holds: a class's attributes, or an
+    /// instance's or function's `__dict__`. Builtin types cannot change and are left out.
+    fn record_object(obj: &PyObjectRef, vm: &VirtualMachine) -> Option<Container> {
+        if let Some(typ) = obj.downcast_ref::<PyType>() {
+            return typ
+                .slots
+                .flags
+                .has_feature(PyTypeFlags::HEAPTYPE)
+                .then(|| Container::Type(typ.to_owned(), TypeAttributes::of(typ)));
+        }
+        if obj.downcast_ref::<PyModule>().is_some() {
+            return None;
+        }
+        Container::record(&obj.dict()?.into(), vm)
+    }
+
+    /// The values this container holds now.
+    fn values(&self) -> Vec<PyObjectRef> {
+        match self {
+            Container::List(_, items) => items.clone(),
+            Container::Dict(_, saved) => saved.clone().into_iter().map(|(_, v)| v).collect(),
+            Container::Type(_, attributes) => {
+                attributes.items.iter().map(|(_, v)| v.clone()).collect()
+            }
+        }
+    }
+}
+
+impl Base {
+    /// Records the interpreter as it is now. `namespaces` are module namespaces that are not
+    /// in `sys.modules` (the code globals of a module that `_pyboot.publish` replaced); with
+    /// `deep`, the classes, instances and functions the namespaces and their containers name
+    /// are recorded too.
+    fn record(vm: &VirtualMachine, namespaces: Vec<PyObjectRef>, deep: bool) -> Base {
+        let sys_modules = vm
+            .sys_module
+            .get_attr("modules", vm)
+            .expect("an interpreter has sys.modules");
+        let namespaces = module_list(&sys_modules)
+            .into_iter()
+            .map(|module| -> PyObjectRef { module.dict().into() })
+            .chain(namespaces);
+        // Each namespace, container and object once, however many names it has (`publish`
+        // puts a module's public values in a second namespace).
+        let mut seen = std::collections::HashSet::new();
+        let mut seen_objects = std::collections::HashSet::new();
+        let mut modules = Vec::new();
+        let mut objects = Vec::new();
+        for namespace in namespaces {
+            if !seen.insert(namespace.get_id()) {
+                continue;
+            }
+            let Some(recorded) = Container::record(&namespace, vm) else {
+                continue;
+            };
+            let values = recorded.values();
+            let nested: Vec<Container> = values
+                .iter()
+                .filter(|value| seen.insert(value.get_id()))
+                .filter_map(|value| Container::record(value, vm))
+                .collect();
+            if deep {
+                // The namespace's own objects, and those its lists and dicts hold
+                // (`machine._BY_NAME`'s pins); a class's lists and dicts as well.
+                let held = nested.iter().flat_map(Container::values);
+                let candidates: Vec<PyObjectRef> = values.iter().cloned().chain(held).collect();
+                for value in candidates {
+                    if !seen_objects.insert(value.get_id()) {
+                        continue;
+                    }
+                    let Some(object) = Container::record_object(&value, vm) else {
+                        continue;
+                    };
+                    if let Container::Type(..) = object {
+                        for attribute in object.values() {
+                            if seen.insert(attribute.get_id())
+                                && let Some(container) = Container::record(&attribute, vm)
+                            {
+                                objects.push(container);
+                            }
+                        }
+                    }
+                    objects.push(object);
+                }
+            }
+            modules.push(BaseModule {
+                namespace: recorded,
+                nested,
+            });
+        }
+        Base {
+            modules,
+            sys_modules: Container::record(&sys_modules, vm).expect("sys.modules is a dict"),
+            objects,
+        }
+    }
+
+    /// The recorded namespaces.
+    fn namespaces(&self) -> Vec<&Py<PyDict>> {
+        self.modules
+            .iter()
+            .filter_map(|m| match &m.namespace {
+                Container::Dict(dict, _) => Some(&**dict),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Puts everything recorded back: namespaces, their containers, the objects, and
+    /// `sys.modules` last.
+    fn restore(&self, vm: &VirtualMachine) {
+        for module in &self.modules {
+            module.namespace.restore(vm);
+            for container in &module.nested {
+                container.restore(vm);
+            }
+        }
+        for object in &self.objects {
+            object.restore(vm);
+        }
+        self.sys_modules.restore(vm);
     }
 }
 
@@ -166,41 +352,94 @@ impl Engine {
         // Code objects of an engine lost to a panic belong to nobody now.
         CODE.with(|code| code.borrow_mut().clear());
         let (interpreter, signals) = super::new_interpreter();
-        let (base, modules) = interpreter.enter(|vm| {
+        let base = interpreter.enter(|vm| {
             let gc = rustpython_vm::gc_state::gc_state();
             // What building left for the collector goes before the base is frozen.
             gc.collect_force(2);
-            let modules = vm
-                .sys_module
-                .get_attr("modules", vm)
-                .expect("an interpreter has sys.modules");
-            let base = module_list(&modules)
-                .into_iter()
-                .map(|module| {
-                    let namespace = module.dict().into();
-                    let nested = module
-                        .dict()
-                        .clone()
-                        .into_iter()
-                        .filter_map(|(_, value)| Container::record(&value, vm))
-                        .collect();
-                    BaseModule {
-                        namespace: Container::record(&namespace, vm)
-                            .expect("a module's namespace is a dict"),
-                        nested,
-                    }
-                })
-                .collect();
-            let modules = Container::record(&modules, vm).expect("sys.modules is a dict");
+            let base = Base::record(vm, Vec::new(), false);
             gc.freeze();
-            (base, modules)
+            base
         });
         Engine {
             interpreter,
             base,
-            modules,
+            firmware: RefCell::new(None),
             ticks: Ticks::start(signals),
         }
+    }
+
+    /// Gives the session the firmware's own modules (`_pyboot`, `machine`, `os` and what they
+    /// import) for the board and REPL profile named by `key`.
+    ///
+    /// The first session on an engine runs `load` (which imports them) and records the result
+    /// as the engine's firmware layer, frozen like the base. Later sessions for the same key
+    /// find them in place, already put back as they were by the last reset, and only run
+    /// `_pyboot._soft_init()`: the per-boot half of their module code, as the firmware's
+    /// `*_init0` functions are (pins back to inputs, the RTC started). Executing them again
+    /// was half of every boot. A different board or profile drops the layer and loads anew.
+    pub fn load_firmware(
+        &self,
+        vm: &VirtualMachine,
+        key: &str,
+        load: impl FnOnce(&VirtualMachine) -> Result<(), super::Flow>,
+    ) -> Result<(), super::Flow> {
+        let kept = self.firmware.borrow().as_ref().map(|f| f.key == key);
+        match kept {
+            Some(true) => {
+                let soft_init = vm
+                    .sys_module
+                    .get_attr("modules", vm)
+                    .and_then(|m| m.get_item("_pyboot", vm))
+                    .and_then(|pyboot| vm.call_method(&pyboot, "_soft_init", ()));
+                if soft_init.is_ok() {
+                    return Ok(());
+                }
+                // A layer that cannot start again is rebuilt, not trusted.
+                self.drop_firmware(vm);
+            }
+            Some(false) => self.drop_firmware(vm),
+            None => {}
+        }
+        load(vm)?;
+        let globals = vm
+            .sys_module
+            .get_attr("modules", vm)
+            .and_then(|m| m.get_item("_pyboot", vm))
+            .and_then(|pyboot| pyboot.get_attr("_globals", vm))
+            .ok()
+            .and_then(|g| g.downcast::<PyDict>().ok())
+            .map(|g| g.into_iter().map(|(_, namespace)| namespace).collect())
+            .unwrap_or_default();
+        let base = Base::record(vm, globals, true);
+        rustpython_vm::gc_state::gc_state().freeze();
+        *self.firmware.borrow_mut() = Some(Firmware {
+            key: key.to_owned(),
+            base,
+        });
+        Ok(())
+    }
+
+    /// Forgets the firmware layer: the interpreter goes back to its base and the layer's
+    /// objects are freed (they were frozen, so everything is collected once and frozen again).
+    fn drop_firmware(&self, vm: &VirtualMachine) {
+        let Some(firmware) = self.firmware.borrow_mut().take() else {
+            return;
+        };
+        let layer = firmware.base.namespaces();
+        let base = self.base.namespaces();
+        let gone: Vec<&Py<PyDict>> = layer
+            .into_iter()
+            .filter(|ns| !base.iter().any(|b| b.is(*ns)))
+            .collect();
+        self.base.restore(vm);
+        for namespace in gone {
+            namespace.clear();
+        }
+        drop(firmware);
+        let gc = rustpython_vm::gc_state::gc_state();
+        gc.unfreeze();
+        gc.collect_force(2);
+        gc.freeze();
     }
 
     /// Runs one session in the engine's interpreter.
@@ -222,14 +461,9 @@ impl Engine {
         let Ok(modules) = vm.sys_module.get_attr("modules", vm) else {
             return;
         };
-        let base: Vec<&Py<PyDict>> = self
-            .base
-            .iter()
-            .filter_map(|m| match &m.namespace {
-                Container::Dict(dict, _) => Some(&**dict),
-                Container::List(..) => None,
-            })
-            .collect();
+        let firmware = self.firmware.borrow();
+        let active = firmware.as_ref().map_or(&self.base, |f| &f.base);
+        let base = active.namespaces();
         let session: Vec<PyRef<PyModule>> = module_list(&modules)
             .into_iter()
             .filter(|m| !base.iter().any(|b| b.is(&m.dict())))
@@ -237,13 +471,7 @@ impl Engine {
         let file = modules.get_item("_file", vm).ok();
         // The base first (builtins, sys, sys.modules), so what runs below runs in it and not in
         // whatever the session made of `len` or `sys.stdout`.
-        for module in &self.base {
-            module.namespace.restore(vm);
-            for container in &module.nested {
-                container.restore(vm);
-            }
-        }
-        self.modules.restore(vm);
+        active.restore(vm);
         // The firmware's heap sweep finalises every open file, so a file the session left open
         // (at the REPL, in a module's globals, in a cycle) is written now, while the modules it
         // needs are still whole.
@@ -264,12 +492,12 @@ impl Engine {
         let Engine {
             interpreter,
             base,
-            modules,
+            firmware,
             ticks,
         } = self;
         interpreter.enter(|vm| {
             drop(base);
-            drop(modules);
+            drop(firmware);
             let gc = rustpython_vm::gc_state::gc_state();
             gc.unfreeze();
             if let Ok(modules) = vm.sys_module.get_attr("modules", vm) {

@@ -252,7 +252,7 @@ fn run_interpreter(bridge: &Rc<Bridge>) -> Flow {
     let engine = engine::Engine::take();
     memory::start_budget();
     let flow = engine.run(|vm| {
-        let flow = session(vm, bridge);
+        let flow = session(vm, bridge, &engine);
         native_compat::release_main(vm);
         flow
     });
@@ -260,14 +260,15 @@ fn run_interpreter(bridge: &Rc<Bridge>) -> Flow {
     flow
 }
 
-fn session(vm: &VirtualMachine, bridge: &Rc<Bridge>) -> Flow {
+fn session(vm: &VirtualMachine, bridge: &Rc<Bridge>, engine: &engine::Engine) -> Flow {
+    let key = format!("{}/{:?}", bridge.board.id, bridge.hw.borrow().repl_profile);
+    if let Err(flow) = engine.load_firmware(vm, &key, load_firmware_modules) {
+        return flow;
+    }
     // boot.py, main.py and the REPL run in `__main__`, as `pyexec` runs them in mp_globals.
     let scope = vm
         .new_scope_with_main()
         .unwrap_or_else(|_| vm.new_scope_with_builtins());
-    if let Err(flow) = load_prelude(vm) {
-        return flow;
-    }
     let (safe_boot, raw) = {
         let s = bridge.session.borrow();
         (s.safe_boot, s.raw_repl)
@@ -328,6 +329,30 @@ fn run_flash_script(
     }
 }
 
+/// Runs `_pyboot` (UART as stdio, the importer, tracebacks) as a module, then imports the
+/// modules the frozen `_boot.py` of every Pycom image imports (`os`, `machine`): what the engine
+/// keeps from one session to the next.
+fn load_firmware_modules(vm: &VirtualMachine) -> Result<(), Flow> {
+    load_prelude(vm)?;
+    for name in ["os", "machine"] {
+        if let Err(exc) = vm.import(name, 0) {
+            return Err(runtime_failed(vm, &exc));
+        }
+    }
+    Ok(())
+}
+
+/// Says on UART0 that the firmware's own Python could not start, and stops the session.
+fn runtime_failed(vm: &VirtualMachine, exc: &rustpython_vm::builtins::PyBaseExceptionRef) -> Flow {
+    let mut text = String::new();
+    let _ = vm.write_exception(&mut text, exc);
+    let _ = uart::write_raw(
+        vm,
+        uart::cook(&format!("pycom-sim: the runtime failed to start:\n{text}")).as_slice(),
+    );
+    Flow::Stop
+}
+
 /// Runs `_pyboot` (UART as stdio, the importer, tracebacks) as a module.
 fn load_prelude(vm: &VirtualMachine) -> Result<(), Flow> {
     let result = (|| {
@@ -341,13 +366,5 @@ fn load_prelude(vm: &VirtualMachine) -> Result<(), Flow> {
         vm.run_code_obj(code, scope)?;
         Ok::<(), rustpython_vm::builtins::PyBaseExceptionRef>(())
     })();
-    result.map_err(|exc| {
-        let mut text = String::new();
-        let _ = vm.write_exception(&mut text, &exc);
-        let _ = uart::write_raw(
-            vm,
-            uart::cook(&format!("pycom-sim: the runtime failed to start:\n{text}")).as_slice(),
-        );
-        Flow::Stop
-    })
+    result.map_err(|exc| runtime_failed(vm, &exc))
 }

@@ -288,9 +288,24 @@ sys.meta_path.insert(0, _Finder())
 sys.meta_path.append(_NoModule())
 
 
+# The code globals of the modules publish() replaced, by name: the engine keeps them with the
+# modules from one session to the next (python/engine.rs).
+_globals = {}
+
+# What each kept firmware module does again at every soft reset instead of being imported again
+# (the firmware's *_init0 functions): called in import order by _soft_init().
+_soft_inits = []
+
+
+def _soft_init():
+    for init in _soft_inits:
+        init()
+
+
 def publish(name, namespace):
     """Puts a module of `namespace`'s public names in place of firmware module `name`, so that
     `dir(name)` lists what the docs list and no helper; the module's code keeps its globals."""
+    _globals[name] = namespace
     public = type(sys)(name)
     for key, value in namespace.items():
         if not key.startswith('_') or key in ('__doc__', '__file__'):
@@ -299,7 +314,8 @@ def publish(name, namespace):
 
 
 # (publish must exist before these: they may import firmware modules that call it.)
-import _sysext  # noqa: E402,F401  (MicroPython's sys additions, RTC start)
+import _sysext  # noqa: E402  (MicroPython's sys additions, RTC start)
+_soft_inits.append(_sysext._init0)
 import _file; builtins.open = _file.open  # noqa: E702 -- files on /flash and /sd
 
 # os.dupterm(): [what dupterm() returns, the Python stream the console calls (python/dupterm.rs),

@@ -44,6 +44,13 @@ def exit(*args):
 
 
 sys.exit = exit
-_pycom.boot()
+
+
+def _init0():
+    """This boot's half: the RTC starts (at every soft reset too)."""
+    _pycom.boot()
+
+
+_init0()
 # RustPython's own `gc` must not answer `import gc`.
 sys.modules.pop('gc', None)

@@ -409,6 +409,16 @@ def _pin_init0():
 _pin_init0()
 del _name, _exp, _gpio, _input_only, _pin
 
+
+def _init0():
+    """What a soft reset does again when machine stays loaded (python/engine.rs): the state
+    soft_init clears, and every pin back to its boot mode."""
+    _machine.soft_init()
+    _pin_init0()
+
+
+_pyboot._soft_inits.append(_init0)
+
 # ----- Timer -------------------------------------------------------------------------------
 
 _ALARM_BASE = 1 << 40
