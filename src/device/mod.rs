@@ -67,6 +67,17 @@ pub enum DeviceError {
     Thread(std::io::Error),
 }
 
+/// Gets `count` device threads ready ahead of the devices about to come (a scenario run): each
+/// builds its Python interpreter now, while the caller reads its files and prepares flash.
+pub fn prewarm(count: usize) {
+    threads::prewarm(
+        count,
+        &format!("{}pool", crash::DEVICE_THREAD_PREFIX),
+        DEVICE_STACK_BYTES,
+        crate::python::engine::prewarm,
+    );
+}
+
 /// The one way to talk to a running device.
 pub struct DeviceHandle {
     commands: Sender<Command>,

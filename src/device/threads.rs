@@ -71,6 +71,31 @@ pub fn spawn(
     Ok(Finished::new(finished))
 }
 
+/// Starts threads (up to `count` in all with those already idle) that prepare themselves with
+/// `warm` (build their Python engine) and then wait for a device like any idle thread. Called
+/// where devices are about to come (a scenario run), so the first device's interpreter is
+/// built while the caller still reads its files. Each counts as idle at once: a device handed
+/// to one runs as soon as its preparation is done.
+pub fn prewarm(count: usize, name: &str, stack: usize, warm: fn()) {
+    let missing = count.saturating_sub(idle().len());
+    for _ in 0..missing {
+        let (jobs_tx, jobs) = mpsc::channel::<Job>();
+        let id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        idle().push((id, jobs_tx.clone()));
+        let started = std::thread::Builder::new()
+            .name(name.to_owned())
+            .stack_size(stack)
+            .spawn(move || {
+                warm();
+                serve(id, jobs_tx, jobs);
+            });
+        if started.is_err() {
+            // No thread: take it back off the list (spawn will make one when it is needed).
+            idle().retain(|(i, _)| *i != id);
+        }
+    }
+}
+
 fn idle() -> std::sync::MutexGuard<'static, Vec<(u64, Sender<Job>)>> {
     IDLE.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }

@@ -329,6 +329,18 @@ fn run_flash_script(
     }
 }
 
+/// The firmware modules the engine's firmware layer holds: `_pyboot`, what the frozen
+/// `_boot.py` imports, and what those import.
+const FIRMWARE_LAYER_MODULES: [&str; 7] = [
+    "_pyboot",
+    "_sysext",
+    "_file",
+    "os",
+    "_pymount",
+    "machine",
+    "_calendar",
+];
+
 /// Runs `_pyboot` (UART as stdio, the importer, tracebacks) as a module, then imports the
 /// modules the frozen `_boot.py` of every Pycom image imports (`os`, `machine`): what the engine
 /// keeps from one session to the next.

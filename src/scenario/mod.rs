@@ -164,6 +164,9 @@ pub fn command(args: &ScenarioArgs) -> Result<i32, String> {
     let limits = RunLimits {
         wall: std::time::Duration::from_secs(args.wall_limit.max(1)),
     };
+    if !files.is_empty() {
+        crate::device::prewarm(jobs.clamp(1, files.len()));
+    }
     let results = run_files(&files, jobs, limits);
     if let Some(path) = &args.junit {
         std::fs::write(path, report::junit(&results))
