@@ -87,21 +87,51 @@ struct BaseModule {
 /// A list, a dict or a class and the contents it must get back.
 enum Container {
     List(PyRef<PyList>, Vec<PyObjectRef>),
-    Dict(PyRef<PyDict>, PyRef<PyDict>),
+    Dict(PyRef<PyDict>, SavedDict),
     Type(PyTypeRef, TypeAttributes),
 }
 
-/// A class's own attributes as recorded, and the addresses of their (interned) names.
+/// A dict's recorded bindings, as a list to walk and as a dict to look keys up in.
+struct SavedDict {
+    items: Vec<(PyObjectRef, PyObjectRef)>,
+    copy: PyRef<PyDict>,
+}
+
+/// A class's own attributes as recorded, the addresses of their (interned) names, and the
+/// type's version tag when they were last known to be these (RustPython clears the tag on every
+/// `setattr`/`delattr` of the class or a base, so an unchanged tag means unchanged attributes).
 struct TypeAttributes {
     items: Vec<(&'static PyStrInterned, PyObjectRef)>,
     names: std::collections::HashSet<usize>,
+    version: std::cell::Cell<u32>,
 }
 
 impl TypeAttributes {
     fn of(typ: &PyType) -> TypeAttributes {
-        let items: Vec<_> = typ.get_attributes().into_iter().collect();
+        // The class's own attributes (`get_attributes` merges its whole MRO).
+        let items: Vec<_> = typ
+            .attributes
+            .read()
+            .iter()
+            .map(|(name, value)| (*name, value.clone()))
+            .collect();
         let names = items.iter().map(|(name, _)| name_key(name)).collect();
-        TypeAttributes { items, names }
+        TypeAttributes {
+            items,
+            names,
+            version: std::cell::Cell::new(typ.assign_version_tag()),
+        }
+    }
+
+    /// Whether `typ` still has exactly these attributes, without copying them.
+    fn unchanged(&self, typ: &PyType) -> bool {
+        let version = self.version.get();
+        version != 0
+            && typ
+                .tp_version_tag
+                .load(std::sync::atomic::Ordering::Acquire)
+                == version
+            && typ.attributes.read().len() == self.items.len()
     }
 }
 
@@ -118,50 +148,72 @@ impl Container {
             return Some(Container::List(list.to_owned(), items));
         }
         let dict = obj.downcast_ref_if_exact::<PyDict>(vm)?;
-        Some(Container::Dict(
-            dict.to_owned(),
-            rustpython_vm::PyPayload::into_ref(dict.copy(), &vm.ctx),
-        ))
+        let copy = rustpython_vm::PyPayload::into_ref(dict.copy(), &vm.ctx);
+        let items = copy.clone().into_iter().collect();
+        Some(Container::Dict(dict.to_owned(), SavedDict { items, copy }))
     }
 
     /// Puts the recorded contents back. A dict gets every recorded binding first and loses
     /// what it gained afterwards, so a finaliser that runs while a dropped value goes finds a
-    /// whole namespace (`print` among the builtins).
+    /// whole namespace (`print` among the builtins). What the session left alone (most of the
+    /// firmware layer) is only looked at, not written.
     fn restore(&self, vm: &VirtualMachine) {
         match self {
             Container::List(list, items) => {
-                // The old items go after the list's lock is released: their finalisers may
-                // look at the list.
-                let old = std::mem::replace(&mut *list.borrow_vec_mut(), items.clone());
-                drop(old);
+                let same = {
+                    let now = list.borrow_vec();
+                    now.len() == items.len() && now.iter().zip(items).all(|(a, b)| a.is(b))
+                };
+                if !same {
+                    // The old items go after the list's lock is released: their finalisers
+                    // may look at the list.
+                    let old = std::mem::replace(&mut *list.borrow_vec_mut(), items.clone());
+                    drop(old);
+                }
             }
             Container::Dict(dict, saved) => {
-                for (key, value) in saved.clone() {
-                    let _ = dict.set_item(&*key, value, vm);
+                for (key, value) in &saved.items {
+                    let now = dict.get_item_opt(&**key, vm).ok().flatten();
+                    if !now.is_some_and(|now| now.is(value)) {
+                        let _ = dict.set_item(&**key, value.clone(), vm);
+                    }
                 }
-                let gained: Vec<PyObjectRef> = dict
-                    .clone()
-                    .into_iter()
-                    .map(|(key, _)| key)
-                    .filter(|key| !saved.contains_key(&**key, vm))
-                    .collect();
-                for key in gained {
-                    let _ = dict.del_item(&*key, vm);
+                // Every recorded key is there now, so a longer dict has gained some.
+                if dict.__len__() != saved.items.len() {
+                    let gained: Vec<PyObjectRef> = dict
+                        .keys_vec()
+                        .into_iter()
+                        .filter(|key| !saved.copy.contains_key(&**key, vm))
+                        .collect();
+                    for key in gained {
+                        let _ = dict.del_item(&*key, vm);
+                    }
                 }
             }
             Container::Type(typ, saved) => {
-                // Through `setattr`, so the type's slots and method caches follow.
-                let current = typ.get_attributes();
+                if saved.unchanged(typ) {
+                    return;
+                }
+                // Through `setattr`, so the type's slots and method caches follow; the lock is
+                // not held meanwhile.
+                let current: Vec<(&'static PyStrInterned, PyObjectRef)> = typ
+                    .attributes
+                    .read()
+                    .iter()
+                    .map(|(name, value)| (*name, value.clone()))
+                    .collect();
                 for (name, value) in &saved.items {
-                    if !current.get(*name).is_some_and(|now| now.is(value)) {
+                    let now = current.iter().find(|(n, _)| name_key(n) == name_key(name));
+                    if !now.is_some_and(|(_, now)| now.is(value)) {
                         let _ = typ.as_object().set_attr(*name, value.clone(), vm);
                     }
                 }
-                for name in current.keys() {
+                for (name, _) in &current {
                     if !saved.names.contains(&name_key(name)) {
                         let _ = typ.as_object().del_attr(*name, vm);
                     }
                 }
+                saved.version.set(typ.assign_version_tag());
             }
         }
     }
@@ -186,7 +238,7 @@ impl Container {
     fn values(&self) -> Vec<PyObjectRef> {
         match self {
             Container::List(_, items) => items.clone(),
-            Container::Dict(_, saved) => saved.clone().into_iter().map(|(_, v)| v).collect(),
+            Container::Dict(_, saved) => saved.items.iter().map(|(_, v)| v.clone()).collect(),
             Container::Type(_, attributes) => {
                 attributes.items.iter().map(|(_, v)| v.clone()).collect()
             }
