@@ -103,13 +103,14 @@ fn the_firmware_modules_are_as_at_power_on_after_a_soft_reset() {
     let mut rig = Rig::with_files(&[]);
     rig.boot();
     let probe = "import machine, os; (sorted(dir(machine)), sorted(dir(machine.Pin)), os.sep, \
-                 machine.Pin('P9').mode() == machine.Pin.IN, machine.Pin('P9').pull())";
+                 machine.Pin('P9').mode() == machine.Pin.IN, machine.Pin('P9').pull(), \
+                 machine.Pin.__module__)";
     let before = rig.printed(probe);
     rig.run_lines(&[
         "import machine, os, time",
         "machine.Pin.leftover = 1; machine.Pin.value = None; machine.UART.leftover = 2",
         "p = machine.Pin('P9', mode=machine.Pin.OUT); p.extra = 5",
-        "os.sep = '\\\\'; machine.mem32.leftover = 3",
+        "os.sep = '\\\\'; machine.mem32.leftover = 3; machine.Pin.__module__ = 'elsewhere'",
         "del machine.Timer",
     ]);
     assert_eq!(rig.printed("hasattr(machine, 'Timer')"), "False");
