@@ -330,7 +330,9 @@ fn run_flash_script(
 }
 
 /// The firmware modules the engine's firmware layer holds: `_pyboot`, what the frozen
-/// `_boot.py` imports, and what those import.
+/// `_boot.py` imports, and what those import. They are imported once per engine, so whatever
+/// such a module does at import for this boot only (machine's pins, the RTC start) must also be
+/// in an `_init0` it appends to `_pyboot._soft_inits`, which every later session runs.
 const FIRMWARE_LAYER_MODULES: [&str; 7] = [
     "_pyboot",
     "_sysext",
