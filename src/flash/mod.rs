@@ -299,13 +299,8 @@ impl SectorCopy {
             let bytes = run_start * sector..(s * sector).min(self.data.len());
             match backing {
                 Backing::File { file, path } => {
-                    read_at(file, bytes.start as u64, &mut self.data[bytes]).map_err(|source| {
-                        FlashError::Io {
-                            path: path.clone(),
-                            action: "read it",
-                            source,
-                        }
-                    })?;
+                    read_at(file, bytes.start as u64, &mut self.data[bytes])
+                        .map_err(io_error(path, "read it"))?;
                 }
                 Backing::Chip(chip) => chip.read(bytes.start, &mut self.data[bytes]),
                 Backing::Memory => {}
@@ -342,8 +337,8 @@ impl FlashFile {
         }
     }
 
-    /// A chip whose content is in `file` and is read when first needed.
-    fn from_file(file: File, path: &Path, size: u32) -> FlashFile {
+    /// A chip whose content is in `backing` and is read into the copy when first needed.
+    fn lazy(backing: Backing, size: u32) -> FlashFile {
         let sectors = (size as usize).div_ceil(SECTOR_SIZE as usize);
         FlashFile {
             copy: RefCell::new(SectorCopy {
@@ -351,10 +346,7 @@ impl FlashFile {
                 loaded: vec![false; sectors],
             }),
             size,
-            backing: Backing::File {
-                file,
-                path: path.to_path_buf(),
-            },
+            backing,
             bit_set_violations: 0,
             block_changes: vec![0; size.div_ceil(CHANGE_BLOCK) as usize],
         }
@@ -373,17 +365,8 @@ impl FlashFile {
                 ),
             });
         }
-        let sectors = (chip.size() as usize).div_ceil(SECTOR_SIZE as usize);
-        Ok(FlashFile {
-            copy: RefCell::new(SectorCopy {
-                data: Bytes::for_lazy_copy(chip.size() as usize),
-                loaded: vec![false; sectors],
-            }),
-            size: chip.size(),
-            backing: Backing::Chip(chip),
-            bit_set_violations: 0,
-            block_changes: vec![0; board.flash_size.div_ceil(CHANGE_BLOCK) as usize],
-        })
+        let size = chip.size();
+        Ok(FlashFile::lazy(Backing::Chip(chip), size))
     }
 
     /// A factory-fresh flash for `board` in memory: what `open_or_create` would write to a new
@@ -407,14 +390,6 @@ impl FlashFile {
         factory_image: &[u8],
         opts: OpenOptions,
     ) -> Result<(FlashFile, Created), FlashError> {
-        let io_err = |action: &'static str| {
-            let path = path.to_path_buf();
-            move |source| FlashError::Io {
-                path,
-                action,
-                source,
-            }
-        };
         let exists = match std::fs::metadata(path) {
             Ok(meta) if meta.is_dir() => {
                 return Err(FlashError::IsDirectory {
@@ -423,12 +398,12 @@ impl FlashFile {
             }
             Ok(_) => true,
             Err(e) if e.kind() == io::ErrorKind::NotFound => false,
-            Err(e) => return Err(io_err("read its metadata")(e)),
+            Err(e) => return Err(io_error(path, "read its metadata")(e)),
         };
 
         if exists && opts.reformat {
             // Replacing a file another simulator is writing would leave it writing to a ghost.
-            let file = File::open(path).map_err(io_err("open it for reading"))?;
+            let file = File::open(path).map_err(io_error(path, "open it for reading"))?;
             lock(&file, path)?;
         }
         if exists && !opts.reformat {
@@ -437,9 +412,13 @@ impl FlashFile {
                 .read(true)
                 .write(true)
                 .open(path)
-                .map_err(io_err("open it for writing"))?;
+                .map_err(io_error(path, "open it for writing"))?;
             lock(&file, path)?;
-            let flash = FlashFile::from_file(file, path, board.flash_size);
+            let backing = Backing::File {
+                file,
+                path: path.to_path_buf(),
+            };
+            let flash = FlashFile::lazy(backing, board.flash_size);
             return Ok((flash, Created::Existing));
         }
 
@@ -448,17 +427,20 @@ impl FlashFile {
             Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
             _ => PathBuf::from("."),
         };
-        std::fs::create_dir_all(&dir).map_err(io_err("create its directory"))?;
+        std::fs::create_dir_all(&dir).map_err(io_error(path, "create its directory"))?;
         let mut temp = tempfile::Builder::new()
             .prefix(".pycom-flash-")
             .suffix(".tmp")
             .tempfile_in(&dir)
-            .map_err(io_err("create a temporary file beside it"))?;
-        io::Write::write_all(&mut temp, &fresh.copy.borrow().data).map_err(io_err("write it"))?;
-        temp.as_file().sync_data().map_err(io_err("sync it"))?;
+            .map_err(io_error(path, "create a temporary file beside it"))?;
+        io::Write::write_all(&mut temp, &fresh.copy.borrow().data)
+            .map_err(io_error(path, "write it"))?;
+        temp.as_file()
+            .sync_data()
+            .map_err(io_error(path, "sync it"))?;
         let file = temp
             .persist(path)
-            .map_err(|e| io_err("move the new file into place")(e.error))?;
+            .map_err(|e| io_error(path, "move the new file into place")(e.error))?;
         lock(&file, path)?;
         let flash = FlashFile {
             backing: Backing::File {
@@ -478,17 +460,12 @@ impl FlashFile {
     /// Checks, through a read-only handle, that an existing file is this board's flash: its
     /// size and its partition table. Nothing here can write.
     pub fn check_existing(path: &Path, board: &Board) -> Result<(), FlashError> {
-        let io_err = |action: &'static str| {
-            let path = path.to_path_buf();
-            move |source| FlashError::Io {
-                path,
-                action,
-                source,
-            }
-        };
-        let file = File::open(path).map_err(io_err("open it for reading"))?;
+        let file = File::open(path).map_err(io_error(path, "open it for reading"))?;
         lock(&file, path)?;
-        let actual = file.metadata().map_err(io_err("read its metadata"))?.len();
+        let actual = file
+            .metadata()
+            .map_err(io_error(path, "read its metadata"))?
+            .len();
         if actual != u64::from(board.flash_size) {
             return Err(FlashError::WrongSize {
                 path: path.to_path_buf(),
@@ -498,7 +475,8 @@ impl FlashFile {
             });
         }
         let mut table_bytes = vec![0; crate::partition::MAX_TABLE_LEN];
-        read_at(&file, u64::from(TABLE_OFFSET), &mut table_bytes).map_err(io_err("read it"))?;
+        read_at(&file, u64::from(TABLE_OFFSET), &mut table_bytes)
+            .map_err(io_error(path, "read it"))?;
         let table = PartitionTable::decode(&table_bytes, TABLE_OFFSET).map_err(|source| {
             FlashError::BadPartitionTable {
                 path: path.to_path_buf(),
@@ -631,11 +609,7 @@ impl FlashFile {
 
     /// Reads `buf.len()` bytes at `offset`.
     pub fn read(&self, offset: u32, buf: &mut [u8]) -> Result<(), FlashError> {
-        let range = self.range(offset, buf.len())?;
-        let mut copy = self.copy.borrow_mut();
-        copy.load(&range, &self.backing)?;
-        buf.copy_from_slice(&copy.data[range]);
-        Ok(())
+        self.read_with(offset, buf.len(), |bytes| buf.copy_from_slice(bytes))
     }
 
     /// Calls `f` with the `len` bytes at `offset`, without copying them out of the chip's copy
@@ -724,11 +698,7 @@ impl FlashFile {
     /// consistency against a killed process, only against a host power failure.
     pub fn sync(&self) -> Result<(), FlashError> {
         match &self.backing {
-            Backing::File { file, path } => file.sync_data().map_err(|source| FlashError::Io {
-                path: path.clone(),
-                action: "sync it",
-                source,
-            }),
+            Backing::File { file, path } => file.sync_data().map_err(io_error(path, "sync it")),
             Backing::Chip(_) | Backing::Memory => Ok(()),
         }
     }
@@ -742,11 +712,7 @@ impl FlashFile {
         }
         match &mut self.backing {
             Backing::File { file, path } => {
-                write_at(file, u64::from(offset), bytes).map_err(|source| FlashError::Io {
-                    path: path.clone(),
-                    action: "write it",
-                    source,
-                })
+                write_at(file, u64::from(offset), bytes).map_err(io_error(path, "write it"))
             }
             Backing::Chip(chip) => {
                 chip.write(offset as usize, bytes);
@@ -766,11 +732,16 @@ fn lock(file: &File, path: &Path) -> Result<(), FlashError> {
             path: path.to_path_buf(),
         }),
         Err(std::fs::TryLockError::Error(e)) if e.kind() == io::ErrorKind::Unsupported => Ok(()),
-        Err(std::fs::TryLockError::Error(source)) => Err(FlashError::Io {
-            path: path.to_path_buf(),
-            action: "lock it",
-            source,
-        }),
+        Err(std::fs::TryLockError::Error(source)) => Err(io_error(path, "lock it")(source)),
+    }
+}
+
+/// What `action` on the flash file at `path` failing with an I/O error is.
+fn io_error(path: &Path, action: &'static str) -> impl FnOnce(io::Error) -> FlashError {
+    move |source| FlashError::Io {
+        path: path.to_path_buf(),
+        action,
+        source,
     }
 }
 
