@@ -78,10 +78,9 @@ pub struct Event {
     pub kind: EventKind,
 }
 
-/// The text the UART events among `events` carried, joined before decoding so a character split
-/// between two events stays whole (bytes that are not UTF-8 show as U+FFFD).
-pub fn uart_text(events: &[Event]) -> String {
-    let bytes: Vec<u8> = events
+/// The bytes the UART events among `events` carried, joined.
+pub fn uart_bytes(events: &[Event]) -> Vec<u8> {
+    events
         .iter()
         .filter_map(|e| match &e.kind {
             EventKind::Uart { text } => Some(text.as_slice()),
@@ -89,8 +88,13 @@ pub fn uart_text(events: &[Event]) -> String {
         })
         .flatten()
         .copied()
-        .collect();
-    String::from_utf8_lossy(&bytes).into_owned()
+        .collect()
+}
+
+/// The text the UART events among `events` carried, joined before decoding so a character split
+/// between two events stays whole (bytes that are not UTF-8 show as U+FFFD).
+pub fn uart_text(events: &[Event]) -> String {
+    String::from_utf8_lossy(&uart_bytes(events)).into_owned()
 }
 
 impl Event {

@@ -600,14 +600,7 @@ fn download_mode_ends_with_a_reset_or_a_flash_end_run() {
     handle.write_uart(&sync);
     let answered = collect_until(&events, idle);
     let reply = b"\xc0\x01\x08\x04\x00\x07\x07\x12\x20\x00\x00\x00\x00\xc0";
-    let uart: Vec<u8> = answered
-        .iter()
-        .filter_map(|e| match &e.kind {
-            EventKind::Uart { text } => Some(text.clone()),
-            _ => None,
-        })
-        .flatten()
-        .collect();
+    let uart = pycom_sim::event::uart_bytes(&answered);
     assert_eq!(uart, reply.repeat(8), "eight SYNC replies");
     assert_eq!(
         answered.last().unwrap().time_us,
