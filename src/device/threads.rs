@@ -58,40 +58,47 @@ pub fn spawn(
             Err(mpsc::SendError(back)) => job = back,
         }
     }
+    new_thread(name, stack, || {}, Some(job))?;
+    Ok(Finished::new(finished))
+}
+
+/// Starts a device thread named `name` that runs `warm`, then `first` if there is one, then
+/// serves its queue. Returns the thread's entry for [`IDLE`].
+fn new_thread(
+    name: String,
+    stack: usize,
+    warm: fn(),
+    first: Option<Job>,
+) -> std::io::Result<(u64, Sender<Job>)> {
     let (jobs_tx, jobs) = mpsc::channel::<Job>();
     let id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    if let Some(job) = first {
+        jobs_tx
+            .send(job)
+            .expect("the receiver is still in this function");
+    }
     let me = jobs_tx.clone();
-    jobs_tx
-        .send(job)
-        .expect("the receiver is still in this function");
     std::thread::Builder::new()
         .name(name)
         .stack_size(stack)
-        .spawn(move || serve(id, me, jobs))?;
-    Ok(Finished::new(finished))
+        .spawn(move || {
+            warm();
+            serve(id, me, jobs);
+        })?;
+    Ok((id, jobs_tx))
 }
 
 /// Starts threads (up to `count` in all with those already idle) that prepare themselves with
 /// `warm` (build their Python engine) and then wait for a device like any idle thread. Called
 /// where devices are about to come (a scenario run), so the first device's interpreter is
-/// built while the caller still reads its files. Each counts as idle at once: a device handed
-/// to one runs as soon as its preparation is done.
+/// built while the caller still reads its files. Each counts as idle as soon as it is started:
+/// a device handed to one runs once its preparation is done.
 pub fn prewarm(count: usize, name: &str, stack: usize, warm: fn()) {
     let missing = count.saturating_sub(idle().len());
     for _ in 0..missing {
-        let (jobs_tx, jobs) = mpsc::channel::<Job>();
-        let id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        idle().push((id, jobs_tx.clone()));
-        let started = std::thread::Builder::new()
-            .name(name.to_owned())
-            .stack_size(stack)
-            .spawn(move || {
-                warm();
-                serve(id, jobs_tx, jobs);
-            });
-        if started.is_err() {
-            // No thread: take it back off the list (spawn will make one when it is needed).
-            idle().retain(|(i, _)| *i != id);
+        // No thread: spawn will make one when a device comes.
+        if let Ok(entry) = new_thread(name.to_owned(), stack, warm, None) {
+            idle().push(entry);
         }
     }
 }
