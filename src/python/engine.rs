@@ -433,9 +433,7 @@ impl Engine {
         match kept {
             Some(true) => {
                 let soft_init = vm
-                    .sys_module
-                    .get_attr("modules", vm)
-                    .and_then(|m| m.get_item("_pyboot", vm))
+                    .import("_pyboot", 0)
                     .and_then(|pyboot| vm.call_method(&pyboot, "_soft_init", ()));
                 if soft_init.is_ok() {
                     return Ok(());
@@ -448,9 +446,7 @@ impl Engine {
         }
         load(vm)?;
         let globals = vm
-            .sys_module
-            .get_attr("modules", vm)
-            .and_then(|m| m.get_item("_pyboot", vm))
+            .import("_pyboot", 0)
             .and_then(|pyboot| pyboot.get_attr("_globals", vm))
             .ok()
             .and_then(|g| g.downcast::<PyDict>().ok())
