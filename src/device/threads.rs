@@ -11,7 +11,11 @@ use std::sync::Mutex;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::time::Duration;
 
-type Job = Box<dyn FnOnce() + Send>;
+/// A device's run, and the sender whose drop tells [`Finished`] it has ended.
+struct Job {
+    run: Box<dyn FnOnce() + Send>,
+    done: Sender<()>,
+}
 
 /// How long a thread without a device waits for the next one.
 const IDLE_LIFETIME: Duration = Duration::from_secs(2);
@@ -44,10 +48,10 @@ pub fn spawn(
     job: impl FnOnce() + Send + 'static,
 ) -> std::io::Result<Finished> {
     let (done, finished) = mpsc::channel::<()>();
-    let mut job: Job = Box::new(move || {
-        let _done = done;
-        job();
-    });
+    let mut job = Job {
+        run: Box::new(job),
+        done,
+    };
     loop {
         let Some((_, worker)) = idle().pop() else {
             break;
@@ -111,9 +115,13 @@ fn idle() -> std::sync::MutexGuard<'static, Vec<(u64, Sender<Job>)>> {
 fn serve(id: u64, me: Sender<Job>, jobs: Receiver<Job>) {
     loop {
         match jobs.recv_timeout(IDLE_LIFETIME) {
-            Ok(job) => {
-                job();
+            Ok(Job { run, done }) => {
+                run();
+                // Idle again before the device's owner hears it ended: an owner that starts
+                // its next device at once (a scenario runner) gets this thread, not a new one
+                // that would build another interpreter.
                 idle().push((id, me.clone()));
+                drop(done);
             }
             Err(RecvTimeoutError::Timeout) => {
                 let mut waiting = idle();
