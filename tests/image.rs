@@ -2,7 +2,7 @@
 
 use pycom_sim::image::{
     ALL_BOARDS, ImageError, ImageSpec, build_command, build_image, default_image, default_spec,
-    inspect_command, parse_image, validate_spec, validate_version, verify_image,
+    image_extent, inspect_command, parse_image, validate_spec, validate_version, verify_image,
 };
 
 const BOOT_PY: &str = "import os\nfrom machine import UART\nos.dupterm(UART(0, 115200))\n";
@@ -182,6 +182,71 @@ fn an_image_in_a_slot_sized_buffer_of_0xff_still_parses() {
     // Leftovers of an older, longer image after the hash are ignored as well.
     slot[good.len()..good.len() + 64].fill(0x5A);
     assert!(verify_image(&slot));
+}
+
+/// The boot reads a slot only as far as `image_extent` says; what it parses must be what the
+/// whole slot would give, for good, erased, cut and lying images alike.
+#[test]
+fn parsing_a_slot_as_far_as_its_image_extends_gives_what_the_whole_slot_gives() {
+    let good = default_image();
+    let slot_len = 1720 * 1024;
+    let mut in_slot = good.clone();
+    in_slot.resize(slot_len, 0xFF);
+    // The first segment's length made to run past the slot's end.
+    let mut lying = in_slot.clone();
+    lying[28..32].copy_from_slice(&(3u32 << 20).to_le_bytes());
+    let mut slots = vec![
+        ("good", in_slot.clone()),
+        ("erased", vec![0xFF; slot_len]),
+        ("lying segment length", lying),
+        ("foreign", b"hello world".to_vec()),
+    ];
+    for len in [0, 1, 23, 24, 31, 100, good.len() / 2, good.len() - 1] {
+        slots.push(("cut", good[..len].to_vec()));
+    }
+    let mut flipped = in_slot;
+    flipped[good.len() / 2] ^= 1;
+    slots.push(("flipped", flipped));
+    for (what, slot) in &slots {
+        let mut read = 0;
+        let extent = image_extent(slot.len(), |at, buf| {
+            read += buf.len();
+            match slot.get(at..at + buf.len()) {
+                Some(bytes) => {
+                    buf.copy_from_slice(bytes);
+                    true
+                }
+                None => false,
+            }
+        });
+        assert!(extent <= slot.len(), "{what}");
+        assert!(
+            read <= 24 + 16 * 8,
+            "{what}: the headers alone, read {read} bytes"
+        );
+        assert_eq!(
+            format!("{:?}", parse_image(&slot[..extent])),
+            format!("{:?}", parse_image(slot)),
+            "{what} ({} bytes, extent {extent})",
+            slot.len()
+        );
+    }
+    assert_eq!(image_extent(slot_len, |_, _| false), slot_len);
+    let erased = vec![0xFF; slot_len];
+    let extent = image_extent(slot_len, |at, buf| {
+        buf.copy_from_slice(&erased[at..at + buf.len()]);
+        true
+    });
+    assert_eq!(extent, 24, "an erased slot is judged by its header");
+    let extent = image_extent(slot_len, |at, buf| {
+        buf.copy_from_slice(&good[at..at + buf.len()]);
+        true
+    });
+    assert_eq!(
+        extent,
+        good.len(),
+        "a good image is read to its hash and no further"
+    );
 }
 
 #[test]

@@ -218,12 +218,15 @@ impl Device {
         {
             return known.parsed.clone();
         }
-        let parsed = self
-            .flash
-            .borrow()
-            .read_with(offset, size as usize, image::parse_image)
+        let flash = self.flash.borrow();
+        let extent = image::image_extent(size as usize, |at, buf| {
+            flash.read(offset + at as u32, buf).is_ok()
+        });
+        let parsed = flash
+            .read_with(offset, extent, image::parse_image)
             .unwrap_or_else(|_| image::parse_image(&[]))
             .map_err(|e| e.to_string());
+        drop(flash);
         let mut images = self.images.borrow_mut();
         images.retain(|p| p.slot != slot);
         images.push(ParsedSlot {

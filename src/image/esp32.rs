@@ -206,6 +206,32 @@ fn le_u32(bytes: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
 }
 
+/// How many bytes from the start of a slot [`read_layout`] looks at, found from the image's
+/// headers alone (`read(offset, buf)` fills `buf` from the slot, false past its end): the
+/// header, each segment, the checksum and the hash. A header that fails at once needs only
+/// itself. `None` when a header runs past the slot, and then the whole slot is needed for
+/// `read_layout` to say so.
+pub(crate) fn image_extent(mut read: impl FnMut(usize, &mut [u8]) -> bool) -> Option<usize> {
+    let mut header = [0u8; HEADER_LEN];
+    if !read(0, &mut header) {
+        return None;
+    }
+    let count = usize::from(header[1]);
+    if header[0] != MAGIC || count == 0 || count > MAX_SEGMENTS {
+        return Some(HEADER_LEN);
+    }
+    let mut pos = HEADER_LEN;
+    for _ in 0..count {
+        let mut segment = [0u8; SEGMENT_HEADER_LEN];
+        if !read(pos, &mut segment) {
+            return None;
+        }
+        let len = le_u32(&segment, 4)? as usize;
+        pos = pos.checked_add(SEGMENT_HEADER_LEN)?.checked_add(len)?;
+    }
+    checksum_offset(pos).checked_add(1 + HASH_LEN)
+}
+
 /// Walks headers and segments without trusting any length: every read is bounds-checked, so a
 /// truncated or corrupt slot yields an error naming the offset, never a panic.
 pub(crate) fn read_layout(bytes: &[u8]) -> Result<Layout<'_>, ImageError> {
