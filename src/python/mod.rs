@@ -221,6 +221,13 @@ fn mount_flash(bridge: &Bridge) -> Option<FirmwareEnd> {
     }
 }
 
+/// An empty `_ast`, in place of RustPython's. The engine's `compiler` feature makes every new
+/// interpreter import `_ast`, and building its hundred node classes was an eighth of a cold
+/// scenario's work. MicroPython has no `ast`; `_pyboot` hides this module as well
+/// (`import _ast` fails as on the board), and `compile()` of source text never needs it.
+#[rustpython_vm::pymodule(name = "_ast")]
+mod no_ast {}
+
 fn new_interpreter() -> (Interpreter, rustpython_vm::signal::UserSignalSender) {
     let builder = Interpreter::builder(Settings::default());
     let mut defs = vec![
@@ -229,6 +236,7 @@ fn new_interpreter() -> (Interpreter, rustpython_vm::signal::UserSignalSender) {
         native_machine::module_def(&builder.ctx),
         native_pycom::module_def(&builder.ctx),
         native_compat::crypto::module_def(&builder.ctx),
+        no_ast::module_def(&builder.ctx),
     ];
     defs.extend(native_pycom::stdlib_defs(&builder.ctx));
     let (tx, rx) = rustpython_vm::signal::user_signal_channel();

@@ -278,7 +278,7 @@ class _NoModule:
 
 # RustPython's own modules that firmware 1.20 does not have: `import itertools` fails there
 # unless a file provides it, so it fails here too (our modules use them under other names).
-_NOT_IN_FIRMWARE = ('itertools', 'atexit', 'marshal', 'zlib', '__hello__', '__phello__',
+_NOT_IN_FIRMWARE = ('itertools', 'atexit', 'marshal', 'zlib', '_ast', '__hello__', '__phello__',
                     '__hello_alias__', '__hello_only__', '__phello_alias__')
 for _name in _NOT_IN_FIRMWARE:
     sys.modules.pop(_name, None)
