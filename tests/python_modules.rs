@@ -605,8 +605,10 @@ fn the_firmware_module_set_imports_under_every_name_with_only_the_firmware_names
         "uheapq",
         "zlib",
         "itertools",
-        // RustPython's compiler imports it into every interpreter; the board has none.
+        // The engine imports these into every interpreter; the board has none.
         "_ast",
+        "codecs",
+        "encodings_utf_8",
     ] {
         assert_eq!(
             rig.eval(&format!("import {missing}")),
@@ -616,6 +618,35 @@ fn the_firmware_module_set_imports_under_every_name_with_only_the_firmware_names
             )
         );
     }
+    rig.shutdown();
+}
+
+/// The engine's codecs are pycom-sim's small ones (src/python/lib/engine): text still encodes
+/// and decodes as UTF-8 and ascii, with the error handlers the caller names, and a failure's
+/// traceback has no frame of the codec's own.
+#[test]
+fn text_encodes_and_decodes_through_the_engines_small_codecs() {
+    let mut rig = booted();
+    assert_eq!(
+        rig.eval(
+            r"print('é'.encode(), 'é'.encode('utf8'), b'\xc3\xa9'.decode('UTF-8'), str(b'abc', 'ascii'), 'x'.encode('ascii'), bytes('é', 'utf-8'))"
+        ),
+        "b'\\xc3\\xa9' b'\\xc3\\xa9' é abc b'x' b'\\xc3\\xa9'\r\n"
+    );
+    assert_eq!(
+        rig.eval(r"print(repr(b'\xff'.decode('utf-8', 'ignore')), repr(b'a\xffb'.decode('utf-8', 'replace')))"),
+        "'' 'a\u{fffd}b'\r\n"
+    );
+    assert_eq!(
+        rig.eval(r"b'\xff'.decode()"),
+        "Traceback (most recent call last):\r\n  File \"<stdin>\", line 1, in <module>\r\n\
+         UnicodeDecodeError: ('utf-8', b'\\xff', 0, 1, 'invalid start byte')\r\n"
+    );
+    assert_eq!(
+        rig.eval("'x'.encode('latin-1')"),
+        "Traceback (most recent call last):\r\n  File \"<stdin>\", line 1, in <module>\r\n\
+         LookupError: unknown encoding: latin_1\r\n"
+    );
     rig.shutdown();
 }
 

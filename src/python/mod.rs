@@ -228,6 +228,11 @@ fn mount_flash(bridge: &Bridge) -> Option<FirmwareEnd> {
 #[rustpython_vm::pymodule(name = "_ast")]
 mod no_ast {}
 
+// `lib/engine` holds small `codecs`, `encodings_ascii` and `encodings_utf_8` modules that take
+// the place of RustPython's own (frozen modules given to the builder replace the engine's of
+// the same name): it imports them into every interpreter it builds, and its full `codecs` was
+// a seventh of a cold scenario's start. codecs.py says what they keep.
+
 fn new_interpreter() -> (Interpreter, rustpython_vm::signal::UserSignalSender) {
     let builder = Interpreter::builder(Settings::default());
     let mut defs = vec![
@@ -242,6 +247,7 @@ fn new_interpreter() -> (Interpreter, rustpython_vm::signal::UserSignalSender) {
     let (tx, rx) = rustpython_vm::signal::user_signal_channel();
     let interpreter = builder
         .add_native_modules(&defs)
+        .add_frozen_modules(rustpython_vm::py_freeze!(dir = "lib/engine"))
         .init_hook(move |vm| {
             vm.set_user_signal_channel(rx);
             memory::install(vm);
