@@ -320,3 +320,50 @@ fn a_reset_during_the_blink_windows_restarts_the_boot_and_writes_nothing() {
         "the interrupted boot wrote nothing"
     );
 }
+
+/// A batched reader (the scenario runner's) gets exactly the events an ordinary one gets, in
+/// order, in batches of at most 256 that end where the device stops to wait: the prompt, a
+/// pause.
+#[test]
+fn a_batched_reader_gets_every_event_in_batches_that_end_where_the_device_waits() {
+    let mut rig = Rig::new(FlashSource::Fresh);
+    let batches = rig.handle.subscribe_batched();
+    let mut each = rig.boot_events();
+    // Far more than one batch of LED changes without a wait in between.
+    each.extend(
+        rig.enter("import pycom; pycom.heartbeat(False); [pycom.rgbled(i) for i in range(700)]"),
+    );
+    rig.handle.watch(pycom_sim::device::Watch {
+        until: None,
+        deadline: Some(20_000_000),
+    });
+    each.extend(collect_until(&rig.events, |e| {
+        matches!(e.kind, EventKind::Paused { .. })
+    }));
+    let mut got: Vec<Vec<Event>> = Vec::new();
+    while got.iter().map(Vec::len).sum::<usize>() < each.len() {
+        got.push(
+            batches
+                .recv_timeout(Duration::from_secs(30))
+                .expect("the batches catch up"),
+        );
+    }
+    assert_eq!(got.concat(), each, "the same events in the same order");
+    assert!(got.iter().all(|b| !b.is_empty() && b.len() <= 256));
+    assert!(
+        got.iter().any(|b| b.len() == 256),
+        "the loop's LED changes filled a batch before the prompt"
+    );
+    for batch in &got {
+        let last = &batch.last().expect("not empty").kind;
+        assert!(
+            batch.len() == 256 || matches!(last, EventKind::Idle | EventKind::Paused { .. }),
+            "a short batch ends where the device waits, not at {last:?}"
+        );
+    }
+    assert!(matches!(
+        got.last().and_then(|b| b.last()).map(|e| &e.kind),
+        Some(EventKind::Paused { deadline: true })
+    ));
+    rig.shutdown();
+}

@@ -4,7 +4,6 @@
 
 use std::collections::VecDeque;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
-use std::sync::{Arc, Mutex};
 
 use smart_leds_trait::RGB8;
 
@@ -184,8 +183,7 @@ pub enum ReplProfile {
 /// Ctrl-F: the firmware's "reset into safe boot" character.
 pub const CTRL_F: u8 = 0x06;
 
-/// Subscribers of the event stream; `None` once the device thread has ended.
-pub type Subscribers = Arc<Mutex<Option<Vec<std::sync::mpsc::Sender<Event>>>>>;
+pub use super::stream::Subscribers;
 
 pub struct Hw {
     pub clock: Clock,
@@ -296,11 +294,7 @@ impl Hw {
             time_us: self.clock.now(),
             kind,
         };
-        if let Ok(mut subs) = self.subscribers.lock()
-            && let Some(subs) = subs.as_mut()
-        {
-            subs.retain(|s| s.send(event.clone()).is_ok());
-        }
+        super::stream::deliver(&self.subscribers, &event);
         // The event is out first, so whoever waits for the stop has seen what caused it.
         let matched = !self.paused
             && self
@@ -609,6 +603,7 @@ impl Hw {
 
     /// Blocks for the next command (virtual idle, or nothing scheduled in real time).
     fn block_for_command(&mut self, wall_timeout: Option<std::time::Duration>) {
+        super::stream::flush(&self.subscribers);
         let received = match wall_timeout {
             None => self
                 .commands

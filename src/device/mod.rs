@@ -8,6 +8,7 @@ mod boot_port;
 mod crash;
 pub(crate) mod hw;
 pub(crate) mod run;
+mod stream;
 mod threads;
 
 use std::cell::RefCell;
@@ -172,13 +173,29 @@ impl DeviceHandle {
     /// A new receiver of every event from now on. Subscribe before `power_on` to see the boot.
     pub fn subscribe(&self) -> Receiver<Event> {
         let (tx, rx) = mpsc::channel();
+        self.add_subscriber(stream::Subscriber::Each(tx));
+        rx
+    }
+
+    /// Like [`subscribe`](Self::subscribe), but the events come in batches: those gathered
+    /// until the device stops to wait (a pause, an idle wait, its end), 256 at most. For a reader that acts only when the device pauses
+    /// (the scenario runner), this saves a wake-up per event.
+    pub fn subscribe_batched(&self) -> Receiver<Vec<Event>> {
+        let (to, rx) = mpsc::channel();
+        self.add_subscriber(stream::Subscriber::Batched {
+            to,
+            gathered: Vec::new(),
+        });
+        rx
+    }
+
+    fn add_subscriber(&self, subscriber: stream::Subscriber) {
         // A device thread that has ended sends nothing more: the receiver ends at once.
         if let Ok(mut subs) = self.subscribers.lock()
             && let Some(subs) = subs.as_mut()
         {
-            subs.push(tx);
+            subs.push(subscriber);
         }
-        rx
     }
 
     fn send(&self, command: Command) {
@@ -405,20 +422,19 @@ struct EndOfStream(Subscribers);
 
 impl Drop for EndOfStream {
     fn drop(&mut self) {
-        let subs = match self.0.lock() {
-            Ok(mut s) => s.take(),
-            Err(poisoned) => poisoned.into_inner().take(),
-        };
         // A normal end has said `stopped` already; a thread that died has not.
         if std::thread::panicking() {
             let stopped = Event {
                 time_us: 0,
                 kind: EventKind::Stopped,
             };
-            for s in subs.iter().flatten() {
-                let _ = s.send(stopped.clone());
-            }
+            stream::deliver(&self.0, &stopped);
         }
+        stream::flush(&self.0);
+        match self.0.lock() {
+            Ok(mut s) => s.take(),
+            Err(poisoned) => poisoned.into_inner().take(),
+        };
     }
 }
 
