@@ -300,10 +300,6 @@ pub fn build_image(spec: &ImageSpec) -> Vec<u8> {
     )
 }
 
-/// Parses and verifies an image: header, segment bounds, checksum, SHA-256, then the app
-/// description, Pycom descriptor and frozen archive. `bytes` may be a whole flash slot: whatever
-/// follows the image (0xFF filler, or leftovers of an older, longer image) is ignored, as the
-/// bootloader ignores it.
 /// How many bytes at the start of a slot of `slot_len` bytes [`parse_image`] looks at, read
 /// from the image's headers through `read(offset, buf)`. An app slot is 1.5–2 MiB and mostly
 /// erased; bringing all of it in at every boot was a tenth of a scenario suite's time. Parsing
@@ -313,6 +309,10 @@ pub fn image_extent(slot_len: usize, mut read: impl FnMut(usize, &mut [u8]) -> b
         .map_or(slot_len, |extent| extent.min(slot_len))
 }
 
+/// Parses and verifies an image: header, segment bounds, checksum, SHA-256, then the app
+/// description, Pycom descriptor and frozen archive. `bytes` may be a whole flash slot: whatever
+/// follows the image (0xFF filler, or leftovers of an older, longer image) is ignored, as the
+/// bootloader ignores it.
 pub fn parse_image(bytes: &[u8]) -> Result<FirmwareImage, ImageError> {
     let layout = esp32::read_layout(bytes)?;
     layout.check_integrity()?;
