@@ -231,7 +231,7 @@ mod no_ast {}
 // `lib/engine` holds small `codecs`, `encodings_ascii` and `encodings_utf_8` modules that take
 // the place of RustPython's own (frozen modules given to the builder replace the engine's of
 // the same name): it imports them into every interpreter it builds, and its full `codecs` was
-// a seventh of a cold scenario's start. codecs.py says what they keep.
+// a tenth of a cold scenario's instructions. codecs.py says what they keep.
 
 fn new_interpreter() -> (Interpreter, rustpython_vm::signal::UserSignalSender) {
     let builder = Interpreter::builder(Settings::default());

@@ -147,8 +147,9 @@ sys.path[:] = ['', '/flash', '/flash/lib']
 sys.platform = _dev.platform()
 
 
-# The engine's own Python (src/python/lib/engine): a codec's frame is the firmware's C.
-_ENGINE_FILES = ('codecs', 'encodings_ascii', 'encodings_utf_8')
+# The engine's own Python modules (src/python/lib/engine): the board has none of them, and a
+# codec's frame in a traceback stands for the firmware's C.
+_ENGINE_MODULES = ('codecs', 'encodings_ascii', 'encodings_utf_8')
 
 
 def print_exception(e, file=None):
@@ -163,7 +164,7 @@ def print_exception(e, file=None):
     if isinstance(e, SyntaxError) and not frames and e.lineno is not None:
         # The parser's errors carry no block name, so the firmware's line has no ", in".
         frames.append((e.filename or '<stdin>', e.lineno, None))
-    frames = [f for f in frames if not f[0].startswith('<frozen ') and f[0] not in _ENGINE_FILES]
+    frames = [f for f in frames if not f[0].startswith('<frozen ') and f[0] not in _ENGINE_MODULES]
     if frames:
         w('Traceback (most recent call last):\n')
         for filename, line, name in frames:
@@ -282,9 +283,8 @@ class _NoModule:
 
 # RustPython's own modules that firmware 1.20 does not have: `import itertools` fails there
 # unless a file provides it, so it fails here too (our modules use them under other names).
-_NOT_IN_FIRMWARE = ('itertools', 'atexit', 'marshal', 'zlib', '_ast', 'codecs', 'encodings_ascii',
-                    'encodings_utf_8', '__hello__', '__phello__', '__hello_alias__',
-                    '__hello_only__', '__phello_alias__')
+_NOT_IN_FIRMWARE = ('itertools', 'atexit', 'marshal', 'zlib', '_ast', '__hello__', '__phello__',
+                    '__hello_alias__', '__hello_only__', '__phello_alias__') + _ENGINE_MODULES
 for _name in _NOT_IN_FIRMWARE:
     sys.modules.pop(_name, None)
 del _name

@@ -1,7 +1,7 @@
 # pycom-sim's `codecs`: only what the engine itself asks of one. RustPython imports `codecs`
 # while it builds each interpreter and registers the ascii and UTF-8 codecs from it; its full
-# module (stream readers and writers, incremental coders, `open`) was a seventh of a cold
-# scenario's start, and MicroPython has no `codecs` at all (`_pyboot` hides this one too).
+# module (stream readers and writers, incremental coders, `open`) was a tenth of a cold
+# scenario's instructions, and MicroPython has no `codecs` at all (`_pyboot` hides this one too).
 # Text is encoded and decoded by the native `_codecs` functions either way.
 from _codecs import *  # noqa: F401,F403
 
