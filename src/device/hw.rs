@@ -183,7 +183,7 @@ pub enum ReplProfile {
 /// Ctrl-F: the firmware's "reset into safe boot" character.
 pub const CTRL_F: u8 = 0x06;
 
-pub use super::stream::Subscribers;
+use super::stream::Subscribers;
 
 pub struct Hw {
     pub clock: Clock,

@@ -20,7 +20,8 @@ use std::time::Duration;
 
 pub use crash::panic_message;
 pub use hw::{Action, FsJob, ReplProfile, StopWhen, Watch};
-use hw::{Command, Hw, Subscribers};
+use hw::{Command, Hw};
+use stream::Subscribers;
 
 use crate::board::Board;
 use crate::clock::{Micros, TimeMode};
@@ -178,8 +179,9 @@ impl DeviceHandle {
     }
 
     /// Like [`subscribe`](Self::subscribe), but the events come in batches: those gathered
-    /// until the device stops to wait (a pause, an idle wait, its end), 256 at most. For a reader that acts only when the device pauses
-    /// (the scenario runner), this saves a wake-up per event.
+    /// until the device stops to wait (a pause, an idle wait, its end), 256 at most. For a
+    /// reader that acts only when the device pauses (the scenario runner), this saves a
+    /// wake-up per event.
     pub fn subscribe_batched(&self) -> Receiver<Vec<Event>> {
         let (to, rx) = mpsc::channel();
         self.add_subscriber(stream::Subscriber::Batched {
@@ -191,9 +193,7 @@ impl DeviceHandle {
 
     fn add_subscriber(&self, subscriber: stream::Subscriber) {
         // A device thread that has ended sends nothing more: the receiver ends at once.
-        if let Ok(mut subs) = self.subscribers.lock()
-            && let Some(subs) = subs.as_mut()
-        {
+        if let Some(subs) = stream::lock(&self.subscribers).as_mut() {
             subs.push(subscriber);
         }
     }
@@ -431,10 +431,7 @@ impl Drop for EndOfStream {
             stream::deliver(&self.0, &stopped);
         }
         stream::flush(&self.0);
-        match self.0.lock() {
-            Ok(mut s) => s.take(),
-            Err(poisoned) => poisoned.into_inner().take(),
-        };
+        stream::lock(&self.0).take();
     }
 }
 

@@ -226,7 +226,6 @@ impl Device {
             .read_with(offset, extent, image::parse_image)
             .unwrap_or_else(|_| image::parse_image(&[]))
             .map_err(|e| e.to_string());
-        drop(flash);
         let mut images = self.images.borrow_mut();
         images.retain(|p| p.slot != slot);
         images.push(ParsedSlot {

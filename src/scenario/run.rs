@@ -105,7 +105,7 @@ enum Stop {
 struct Run {
     handle: DeviceHandle,
     /// The device's events in batches (`subscribe_batched`): the runner needs them only once
-    /// the device pauses, and a wake-up per event was most of `--jobs 2`'s extra CPU time.
+    /// the device pauses, so it need not be woken for each.
     events: Receiver<Vec<Event>>,
     /// Events of the last batch not read yet.
     pending: std::collections::VecDeque<Event>,
@@ -272,31 +272,25 @@ impl Run {
     /// Reads events until the device stops; returns whether its deadline stopped it.
     fn settle(&mut self) -> Result<bool, Stop> {
         loop {
-            let next = match self.pending.pop_front() {
-                Some(e) => Ok(e),
-                None => {
-                    let left = self.deadline.saturating_duration_since(Instant::now());
-                    match self.events.recv_timeout(left) {
-                        Ok(batch) => {
-                            self.pending.extend(batch);
-                            continue;
-                        }
-                        Err(e) => Err(e),
-                    }
+            let Some(event) = self.pending.pop_front() else {
+                let left = self.deadline.saturating_duration_since(Instant::now());
+                match self.events.recv_timeout(left) {
+                    Ok(batch) => self.pending.extend(batch),
+                    Err(RecvTimeoutError::Timeout) => return Err(Stop::Stuck),
+                    Err(RecvTimeoutError::Disconnected) => return Err(Stop::Gone),
                 }
+                continue;
             };
-            match next {
-                Ok(Event {
+            match event {
+                Event {
                     time_us,
                     kind: EventKind::Paused { deadline },
-                }) => {
+                } => {
                     self.now = time_us;
                     return Ok(deadline);
                 }
-                Ok(e) if e.kind == EventKind::Stopped => return Err(Stop::Gone),
-                Ok(e) => self.log.push(e),
-                Err(RecvTimeoutError::Timeout) => return Err(Stop::Stuck),
-                Err(RecvTimeoutError::Disconnected) => return Err(Stop::Gone),
+                e if e.kind == EventKind::Stopped => return Err(Stop::Gone),
+                e => self.log.push(e),
             }
         }
     }
