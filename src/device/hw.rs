@@ -200,6 +200,12 @@ pub struct Hw {
     /// Python code is executing (not waiting at a prompt): the interrupt character then raises
     /// `KeyboardInterrupt` instead of reaching the input buffer, as MicroPython's UART ISR does.
     pub python_busy: bool,
+    /// Device breaks (`DeviceStop`, `SafeBootReset`) thrown into this interpreter's code. The
+    /// code that catches one and goes on is torn down at the next (`bridge::service`).
+    pub breaks_thrown: u32,
+    /// The code asked for a hard reset (`machine.reset()`: 2, a deep-sleep wake: 3); the chip
+    /// resets whatever the code does next (`_dev.hard_reset`).
+    pub hard_reset_request: Option<i32>,
     /// The character that interrupts running code (Ctrl-C; `micropython.kbd_intr` changes it,
     /// `None` disables it).
     pub intr_char: Option<u8>,
@@ -257,6 +263,8 @@ impl Hw {
             powered: false,
             heartbeat: false,
             python_busy: false,
+            breaks_thrown: 0,
+            hard_reset_request: None,
             intr_char: None,
             kbd_interrupt: false,
             safe_boot_request: false,

@@ -145,12 +145,22 @@ pub fn current(vm: &VirtualMachine) -> PyResult<Rc<Bridge>> {
 }
 
 /// The exception a waiting native function raises when it must stop: Ctrl-C, Ctrl-F, a reset.
+///
+/// A device break (see [`device_break_pending`]) is counted in `hw.breaks_thrown`, and the
+/// ticker comes back soon to see that the code let it go.
 pub fn break_exception(vm: &VirtualMachine, hw: &mut Hw) -> Option<PyBaseExceptionRef> {
+    if device_break_pending(hw) {
+        hw.breaks_thrown += 1;
+        crate::python::engine::look_again_soon();
+    }
     if hw.interrupted().is_some() {
         return Some(pyboot_exception(vm, "DeviceStop"));
     }
     if hw.safe_boot_request {
         return Some(pyboot_exception(vm, "SafeBootReset"));
+    }
+    if let Some(kind) = hw.hard_reset_request {
+        return Some(hard_reset_exception(vm, kind));
     }
     if hw.kbd_interrupt {
         hw.kbd_interrupt = false;
@@ -162,15 +172,34 @@ pub fn break_exception(vm: &VirtualMachine, hw: &mut Hw) -> Option<PyBaseExcepti
 /// An instance of one of `_pyboot`'s device exceptions (falls back to SystemError if the
 /// prelude is missing, which would be a bug).
 pub fn pyboot_exception(vm: &VirtualMachine, name: &'static str) -> PyBaseExceptionRef {
+    pyboot_exception_with(vm, name, Vec::new())
+}
+
+fn pyboot_exception_with(
+    vm: &VirtualMachine,
+    name: &'static str,
+    args: Vec<rustpython_vm::PyObjectRef>,
+) -> PyBaseExceptionRef {
     let class = vm
         .import("_pyboot", 0)
         .and_then(|m| m.get_attr(name, vm))
         .ok()
         .and_then(|c| c.downcast::<rustpython_vm::builtins::PyType>().ok());
     match class {
-        Some(class) => vm.new_exception_empty(class),
+        Some(class) => vm.new_exception(class, args),
         None => vm.new_system_error(format!("device exception {name} missing")),
     }
+}
+
+/// `_pyboot.HardReset(kind)`: the firmware resets the chip (2 watchdog, 3 deep sleep).
+pub fn hard_reset_exception(vm: &VirtualMachine, kind: i32) -> PyBaseExceptionRef {
+    pyboot_exception_with(vm, "HardReset", vec![vm.ctx.new_int(kind).into()])
+}
+
+/// A break the device itself is taking (a host reset or stop, Ctrl-F, a hard reset the code
+/// asked for) rather than Ctrl-C: code may catch it, but not outlive it.
+fn device_break_pending(hw: &Hw) -> bool {
+    hw.interrupted().is_some() || hw.safe_boot_request || hw.hard_reset_request.is_some()
 }
 
 /// Raises the pending break, if any.
@@ -189,6 +218,10 @@ pub fn check_break(vm: &VirtualMachine) -> PyResult<()> {
 
 /// The periodic poke from the ticker thread, run between bytecodes: apply what the host sent,
 /// run due timers, and raise a pending break (Ctrl-C, Ctrl-F, reset).
+///
+/// What may raise into the running code (a break, a handler's Ctrl-C, `MemoryError`) waits for
+/// an instruction that can take an exception ([`at_safe_point`]); the ticker is asked to come
+/// back soon.
 pub fn service(vm: &VirtualMachine) -> PyResult<()> {
     let Some(bridge) = CURRENT.with(|c| c.borrow().clone()) else {
         return Ok(());
@@ -202,6 +235,19 @@ pub fn service(vm: &VirtualMachine) -> PyResult<()> {
     hw.drain_commands();
     let now = hw.clock.now();
     hw.run_due_now(now);
+    if !at_safe_point(vm) {
+        drop(hw);
+        crate::python::engine::look_again_soon();
+        return Ok(());
+    }
+    if device_break_pending(&hw) && hw.breaks_thrown > 0 {
+        // The code caught the last one (`except:`, `except BaseException:`) and runs on. A
+        // reset is hardware: no code outlives it. The interpreter is unwound from here and
+        // thrown away (`run_interpreter`).
+        drop(hw);
+        tracing::debug!("running code caught a reset and went on: its interpreter is dropped");
+        std::panic::resume_unwind(Box::new(BreakSwallowed));
+    }
     if let Some(e) = break_exception(vm, &mut hw) {
         return Err(e);
     }
@@ -212,6 +258,41 @@ pub fn service(vm: &VirtualMachine) -> PyResult<()> {
         dispatch_callbacks(vm)?;
     }
     Ok(())
+}
+
+/// What unwinds an interpreter whose code swallowed a device break (see `service`).
+pub struct BreakSwallowed;
+
+/// Whether the running frame may take an exception thrown in from outside before the
+/// instruction it is about to run.
+///
+/// RustPython looks at its signal queue before every instruction, but its exception tables, like
+/// CPython's, only hold for an exception at an instruction that can raise one. A break thrown in
+/// at an except clause's PUSH_EXC_INFO, just after a first one, left the clause's cleanup a NULL
+/// to pop, and the process died of SIGSEGV (a main.py that swallows Ctrl-C, then stopped).
+/// CPython takes pending work only on entering a function, on a backward jump and around a
+/// call, and MicroPython runs its pending exceptions and scheduled callbacks on jumps: the same
+/// points here. Native code that looks at signals is inside a call, so it counts as one.
+fn at_safe_point(vm: &VirtualMachine) -> bool {
+    use rustpython_vm::bytecode::Instruction;
+    let Some(frame) = vm.current_frame() else {
+        return true;
+    };
+    // The frame has already stepped past the instruction it is about to run.
+    let Some(next) = (frame.lasti() as usize).checked_sub(1) else {
+        return true;
+    };
+    if next >= frame.code.instructions.len() {
+        return true;
+    }
+    matches!(
+        frame.code.instructions.read_op(next).deoptimize(),
+        Instruction::Resume { .. }
+            | Instruction::JumpBackward { .. }
+            | Instruction::Call { .. }
+            | Instruction::CallKw { .. }
+            | Instruction::CallFunctionEx
+    )
 }
 
 /// Runs queued handlers (timer alarms, pin IRQs) through `_pyboot._dispatch`. An ordinary

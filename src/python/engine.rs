@@ -339,32 +339,73 @@ impl Base {
 /// The thread that pokes a running session every few milliseconds (see `bridge::service`).
 /// It sleeps while no session runs, and ends when its interpreter is dropped.
 struct Ticks {
-    running: Arc<(Mutex<bool>, Condvar)>,
+    state: SharedTicks,
+}
+
+/// What a ticker and its session share.
+type SharedTicks = Arc<(Mutex<TickState>, Condvar)>;
+
+#[derive(Default)]
+struct TickState {
+    /// A session is running.
+    on: bool,
+    /// The session asked to be looked at again soon (`look_again_soon`).
+    soon: bool,
+}
+
+/// How soon a session that could not take its pending work is poked again.
+const RETRY_PERIOD: std::time::Duration = std::time::Duration::from_micros(100);
+
+thread_local! {
+    /// The ticker of the session running on this thread.
+    static RUNNING_TICKS: RefCell<Option<SharedTicks>> =
+        const { RefCell::new(None) };
+}
+
+/// Asks the running session's ticker for its next poke after `RETRY_PERIOD` rather than a
+/// whole `SERVICE_PERIOD`: `bridge::service` found work it may only do at another instruction.
+pub fn look_again_soon() {
+    RUNNING_TICKS.with(|ticks| {
+        if let Some(state) = &*ticks.borrow()
+            && let Ok(mut s) = state.0.lock()
+        {
+            s.soon = true;
+            state.1.notify_all();
+        }
+    });
 }
 
 impl Ticks {
     fn start(signals: rustpython_vm::signal::UserSignalSender) -> Ticks {
-        let running = Arc::new((Mutex::new(false), Condvar::new()));
-        let shared = running.clone();
+        let state: SharedTicks = Arc::new((Mutex::new(TickState::default()), Condvar::new()));
+        let shared = state.clone();
         let spawned = std::thread::Builder::new()
             .name("python-ticks".into())
             .spawn(move || {
+                let (lock, wake) = &*shared;
                 loop {
-                    {
-                        let (lock, wake) = &*shared;
-                        let Ok(guard) = lock.lock() else { return };
-                        // Dropping the engine drops `running` too: then nobody can wake us,
-                        // so wake once in a while to notice the interpreter is gone.
-                        let Ok(_guard) = wake.wait_timeout_while(
-                            guard,
-                            std::time::Duration::from_secs(1),
-                            |on| !*on,
-                        ) else {
-                            return;
-                        };
+                    // Dropping the engine drops its half of `state` too: then nobody can wake
+                    // us, so wake once in a while to notice the interpreter is gone.
+                    let Ok(guard) = lock.lock() else { return };
+                    let Ok((guard, _)) =
+                        wake.wait_timeout_while(guard, std::time::Duration::from_secs(1), |s| {
+                            !s.on
+                        })
+                    else {
+                        return;
+                    };
+                    // A period, cut short when the session asks to be looked at again soon.
+                    let Ok((mut guard, _)) =
+                        wake.wait_timeout_while(guard, SERVICE_PERIOD, |s| s.on && !s.soon)
+                    else {
+                        return;
+                    };
+                    let soon = std::mem::take(&mut guard.soon);
+                    drop(guard);
+                    if soon {
+                        std::thread::sleep(RETRY_PERIOD);
                     }
-                    std::thread::sleep(SERVICE_PERIOD);
-                    let on = shared.0.lock().map(|on| *on).unwrap_or(false);
+                    let on = lock.lock().map(|s| s.on).unwrap_or(false);
                     if on && signals.send(Box::new(super::bridge::service)).is_err() {
                         return;
                     }
@@ -375,14 +416,16 @@ impl Ticks {
             });
         // Without the ticker only Ctrl-C in busy loops is lost; everything else still works.
         drop(spawned);
-        Ticks { running }
+        Ticks { state }
     }
 
     fn set(&self, on: bool) {
-        if let Ok(mut running) = self.running.0.lock() {
-            *running = on;
+        if let Ok(mut s) = self.state.0.lock() {
+            s.on = on;
+            s.soon = false;
         }
-        self.running.1.notify_all();
+        self.state.1.notify_all();
+        RUNNING_TICKS.with(|ticks| *ticks.borrow_mut() = on.then(|| self.state.clone()));
     }
 }
 
@@ -486,10 +529,16 @@ impl Engine {
 
     /// Runs one session in the engine's interpreter.
     pub fn run<R>(&self, session: impl FnOnce(&VirtualMachine) -> R) -> R {
+        /// Stops the ticker however the session ends, an unwinding included.
+        struct Off<'a>(&'a Ticks);
+        impl Drop for Off<'_> {
+            fn drop(&mut self) {
+                self.0.set(false);
+            }
+        }
         self.ticks.set(true);
-        let result = self.interpreter.enter(session);
-        self.ticks.set(false);
-        result
+        let _off = Off(&self.ticks);
+        self.interpreter.enter(session)
     }
 
     /// Frees what the session made and puts the base back; the engine waits for the thread's

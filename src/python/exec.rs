@@ -108,6 +108,15 @@ fn is_instance_of(vm: &VirtualMachine, exc: &PyBaseExceptionRef, name: &'static 
         .is_some_and(|t| exc.class().fast_issubclass(t.as_object()))
 }
 
+/// The reset a `_pyboot.HardReset(kind)` makes: 3 is a deep-sleep wake, anything else the
+/// watchdog's (`machine.reset()`).
+pub fn hard_reset_cause(kind: Option<i32>) -> ResetCause {
+    match kind {
+        Some(3) => ResetCause::DeepSleepWake,
+        _ => ResetCause::Watchdog,
+    }
+}
+
 /// Sorts an exception into a device action, or prints it.
 pub fn classify(vm: &VirtualMachine, exc: PyBaseExceptionRef) -> Flow {
     if exc.fast_isinstance(vm.ctx.exceptions.system_exit) {
@@ -120,14 +129,8 @@ pub fn classify(vm: &VirtualMachine, exc: PyBaseExceptionRef) -> Flow {
         return Flow::SafeBootReset;
     }
     if is_instance_of(vm, &exc, "HardReset") {
-        let cause = exc
-            .get_arg(0)
-            .and_then(|a| a.try_to_value::<i32>(vm).ok())
-            .map_or(ResetCause::Watchdog, |c| match c {
-                3 => ResetCause::DeepSleepWake,
-                _ => ResetCause::Watchdog,
-            });
-        return Flow::HardReset(cause);
+        let kind = exc.get_arg(0).and_then(|a| a.try_to_value::<i32>(vm).ok());
+        return Flow::HardReset(hard_reset_cause(kind));
     }
     if let Err(e) = print_exception(vm, &exc) {
         // The traceback printer itself failed: say so plainly rather than lose the error.

@@ -262,16 +262,43 @@ fn new_interpreter() -> (Interpreter, rustpython_vm::signal::UserSignalSender) {
 fn run_interpreter(bridge: &Rc<Bridge>) -> Flow {
     // `os.dupterm` is interpreter state: each new one starts with the terminal on UART0, as the
     // frozen `_boot.py` leaves it.
-    bridge.hw.borrow_mut().console_on_uart0 = true;
+    {
+        let mut hw = bridge.hw.borrow_mut();
+        hw.console_on_uart0 = true;
+        hw.breaks_thrown = 0;
+        hw.hard_reset_request = None;
+    }
     let engine = engine::Engine::take();
     memory::start_budget();
-    let flow = engine.run(|vm| {
-        let flow = session(vm, bridge, &engine);
-        native_compat::release_main(vm);
-        flow
-    });
-    engine.keep();
-    flow
+    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        engine.run(|vm| {
+            let flow = session(vm, bridge, &engine);
+            native_compat::release_main(vm);
+            flow
+        })
+    }));
+    match ran {
+        Ok(flow) => {
+            engine.keep();
+            flow
+        }
+        // Code that swallowed a reset was unwound mid-instruction: its interpreter is not
+        // reused (the thread builds a new one), and the device does what it was asked.
+        Err(payload) if payload.is::<bridge::BreakSwallowed>() => {
+            drop(engine);
+            let hw = bridge.hw.borrow();
+            if hw.interrupted().is_some() {
+                Flow::Stop
+            } else if hw.safe_boot_request {
+                Flow::SafeBootReset
+            } else if let Some(kind) = hw.hard_reset_request {
+                Flow::HardReset(exec::hard_reset_cause(Some(kind)))
+            } else {
+                Flow::Stop
+            }
+        }
+        Err(payload) => std::panic::resume_unwind(payload),
+    }
 }
 
 fn session(vm: &VirtualMachine, bridge: &Rc<Bridge>, engine: &engine::Engine) -> Flow {

@@ -107,6 +107,18 @@ pub mod dev {
     use crate::python::bridge::{break_exception, current, dispatch_callbacks};
     use crate::python::uart;
 
+    /// `machine.reset()` and the firmware's other resets (`kind` 2 watchdog, 3 deep sleep):
+    /// raises `_pyboot.HardReset(kind)`, and tells the device, which resets even if the code
+    /// catches the exception (the chip does not wait for it).
+    #[pyfunction]
+    fn hard_reset(kind: i32, vm: &VirtualMachine) -> PyResult<()> {
+        let bridge = current(vm)?;
+        let mut hw = bridge.hw.borrow_mut();
+        hw.hard_reset_request = Some(kind);
+        let exc = break_exception(vm, &mut hw);
+        Err(exc.unwrap_or_else(|| crate::python::bridge::hard_reset_exception(vm, kind)))
+    }
+
     /// Writes text to UART0 as the firmware's cooked stdout does (`\n` → `\r\n`).
     #[pyfunction]
     fn write(s: PyStrRef, vm: &VirtualMachine) -> PyResult<()> {

@@ -341,7 +341,7 @@ def _dispatch(kind, ident, level):
         handler(level)
     elif kind == 'alarm' and ident == _WDT_ALARM:
         # A watchdog started before a soft reset bites even if nobody re-imported machine.
-        raise HardReset(2)
+        _dev.hard_reset(2)
 # Our own time/os replace RustPython's, which know only the host.
 for _name in ('time', 'os'):
     sys.modules.pop(_name, None)
@@ -357,4 +357,6 @@ class SafeBootReset(BaseException):
 
 
 class HardReset(BaseException):
-    """machine.reset() and friends: args[0] is the ROM reset kind (2 watchdog, 3 deep sleep)."""
+    """machine.reset() and friends: args[0] is the ROM reset kind (2 watchdog, 3 deep sleep).
+    Raised by _dev.hard_reset, which also tells the device: code that catches it is reset all the
+    same, as the chip would be."""

@@ -35,7 +35,7 @@ _BOARD_ID, _BOARD_NAME, _LORA, _SIGFOX, _LTE, _PSRAM = _machine.board()
 
 def reset():
     """Hard reset through the TIMG0 watchdog, as the firmware does (nothing is printed)."""
-    raise _pyboot.HardReset(2)
+    _dev.hard_reset(2)
 
 
 def reset_cause():
@@ -59,7 +59,7 @@ def deepsleep(*args):
         raise TypeError('function takes at most 1 argument')
     ms = int(args[0]) if args else None
     _machine.deepsleep(ms)
-    raise _pyboot.HardReset(3)
+    _dev.hard_reset(3)
 
 
 def sleep(*args):
@@ -609,7 +609,7 @@ _WDT_ALARM = 1 << 41
 
 
 def _wdt_expired(level):
-    raise _pyboot.HardReset(2)
+    _dev.hard_reset(2)
 
 
 class WDT:

@@ -10,7 +10,6 @@
 
 def _build():
     import _pycom
-    import _pyboot
     import _dev
 
     not_possible = 'the requested operation is not possible'
@@ -315,9 +314,9 @@ def _build():
             _pycom.config_write(533, bytes([fs_type]))
         switched, safe_changed = _pycom.bootmgr_update(boot_partition, safeboot, True)
         if switched:
-            raise _pyboot.HardReset(2)
+            _dev.hard_reset(2)
         if (fs_changed or safe_changed) and reset:
-            raise _pyboot.HardReset(2)
+            _dev.hard_reset(2)
 
     names = dict(locals())
     public = {}
