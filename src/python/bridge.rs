@@ -236,8 +236,13 @@ pub fn service(vm: &VirtualMachine) -> PyResult<()> {
     let now = hw.clock.now();
     hw.run_due_now(now);
     if !at_safe_point(vm) {
+        // Only work waiting to reach the code hurries the ticker (the memory check just waits
+        // for the next period).
+        let waiting = device_break_pending(&hw) || hw.kbd_interrupt || !hw.callbacks.is_empty();
         drop(hw);
-        crate::python::engine::look_again_soon();
+        if waiting {
+            crate::python::engine::look_again_soon();
+        }
         return Ok(());
     }
     if device_break_pending(&hw) && hw.breaks_thrown > 0 {
