@@ -200,9 +200,11 @@ pub struct Hw {
     /// Python code is executing (not waiting at a prompt): the interrupt character then raises
     /// `KeyboardInterrupt` instead of reaching the input buffer, as MicroPython's UART ISR does.
     pub python_busy: bool,
-    /// Device breaks (`DeviceStop`, `SafeBootReset`) thrown into this interpreter's code. The
-    /// code that catches one and goes on is torn down at the next (`bridge::service`).
+    /// Device breaks (`DeviceStop`, `SafeBootReset`, `HardReset`) thrown into this
+    /// interpreter's code. Code that catches one and goes on is torn down at the next look
+    /// (`bridge::service`); `break_pokes` counts the looks since.
     pub breaks_thrown: u32,
+    pub break_pokes: u32,
     /// The code asked for a hard reset (`machine.reset()`: 2, a deep-sleep wake: 3); the chip
     /// resets whatever the code does next (`_dev.hard_reset`).
     pub hard_reset_request: Option<i32>,
@@ -264,6 +266,7 @@ impl Hw {
             heartbeat: false,
             python_busy: false,
             breaks_thrown: 0,
+            break_pokes: 0,
             hard_reset_request: None,
             intr_char: None,
             kbd_interrupt: false,

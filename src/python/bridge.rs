@@ -246,10 +246,17 @@ pub fn service(vm: &VirtualMachine) -> PyResult<()> {
         return Ok(());
     }
     if device_break_pending(&hw) && hw.breaks_thrown > 0 {
+        // On its way out (a `finally:`, a `with` block's `__exit__` writing a file): let it go,
+        // for a while.
+        hw.break_pokes += 1;
+        let patience = hw.break_pokes <= UNWIND_POKES;
+        drop(hw);
+        if patience && unwinding_from_break(vm) {
+            return Ok(());
+        }
         // The code caught the last one (`except:`, `except BaseException:`) and runs on. A
         // reset is hardware: no code outlives it. The interpreter is unwound from here and
         // thrown away (`run_interpreter`).
-        drop(hw);
         tracing::debug!("running code caught a reset and went on: its interpreter is dropped");
         std::panic::resume_unwind(Box::new(BreakSwallowed));
     }
@@ -267,6 +274,24 @@ pub fn service(vm: &VirtualMachine) -> PyResult<()> {
 
 /// What unwinds an interpreter whose code swallowed a device break (see `service`).
 pub struct BreakSwallowed;
+
+/// Pokes (about 2 ms each) that code handling a device break in a `finally:` or `except`
+/// clause gets before it is torn down all the same: a clause that loops must not hold a reset.
+const UNWIND_POKES: u32 = 50;
+
+/// Whether the running code is handling a device break: in a `finally:` or `except` clause, or
+/// a `with` block's `__exit__`, on its way out.
+fn unwinding_from_break(vm: &VirtualMachine) -> bool {
+    vm.sys_module
+        .get_attr("exception", vm)
+        .and_then(|f| f.call((), vm))
+        .ok()
+        .and_then(|e| {
+            e.downcast::<rustpython_vm::builtins::PyBaseException>()
+                .ok()
+        })
+        .is_some_and(|e| crate::python::exec::is_device_break(vm, &e))
+}
 
 /// Whether the running frame may take an exception thrown in from outside before the
 /// instruction it is about to run.

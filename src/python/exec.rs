@@ -108,6 +108,14 @@ fn is_instance_of(vm: &VirtualMachine, exc: &PyBaseExceptionRef, name: &'static 
         .is_some_and(|t| exc.class().fast_issubclass(t.as_object()))
 }
 
+/// Whether `exc` is one of the device's own breaks (`DeviceStop`, `SafeBootReset`, `HardReset`),
+/// which end the interpreter's run, not Ctrl-C's `KeyboardInterrupt`.
+pub fn is_device_break(vm: &VirtualMachine, exc: &PyBaseExceptionRef) -> bool {
+    ["DeviceStop", "SafeBootReset", "HardReset"]
+        .into_iter()
+        .any(|name| is_instance_of(vm, exc, name))
+}
+
 /// The reset a `_pyboot.HardReset(kind)` makes: 3 is a deep-sleep wake, anything else the
 /// watchdog's (`machine.reset()`).
 pub fn hard_reset_cause(kind: Option<i32>) -> ResetCause {

@@ -266,6 +266,7 @@ fn run_interpreter(bridge: &Rc<Bridge>) -> Flow {
         let mut hw = bridge.hw.borrow_mut();
         hw.console_on_uart0 = true;
         hw.breaks_thrown = 0;
+        hw.break_pokes = 0;
         hw.hard_reset_request = None;
     }
     let engine = engine::Engine::take();
