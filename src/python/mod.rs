@@ -286,7 +286,7 @@ fn run_interpreter(bridge: &Rc<Bridge>) -> Flow {
         // Code that swallowed a reset was unwound mid-instruction: its interpreter is not
         // reused (the thread builds a new one), and the device does what it was asked.
         Err(payload) if payload.is::<bridge::BreakSwallowed>() => {
-            drop(engine);
+            engine.discard();
             let hw = bridge.hw.borrow();
             if hw.interrupted().is_some() {
                 Flow::Stop
