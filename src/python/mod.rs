@@ -278,6 +278,9 @@ fn run_interpreter(bridge: &Rc<Bridge>) -> Flow {
             flow
         })
     }));
+    // The session is over: a poke still queued for it must not throw anything into the clean-up
+    // below, which runs Python too.
+    bridge.hw.borrow_mut().python_busy = false;
     match ran {
         Ok(flow) => {
             engine.keep();

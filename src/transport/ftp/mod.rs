@@ -199,10 +199,16 @@ impl Session {
             return;
         }
         loop {
+            // A reset that came with the next command wins (an unbiased select picks either,
+            // and a loaded machine can deliver both at once): the chip's WiFi went down first.
             let line = tokio::select! {
-                line = tokio::time::timeout(IDLE, read_line(&mut reader)) => line,
+                biased;
                 _ = resets.changed() => return,
+                line = tokio::time::timeout(IDLE, read_line(&mut reader)) => line,
             };
+            if resets.has_changed().unwrap_or(true) {
+                return;
+            }
             let line = match line {
                 Err(_) => {
                     // The firmware's idle timeout says goodbye.
