@@ -223,6 +223,11 @@ pub fn check_break(vm: &VirtualMachine) -> PyResult<()> {
 /// an instruction that can take an exception ([`at_safe_point`]); the ticker is asked to come
 /// back soon.
 pub fn service(vm: &VirtualMachine) -> PyResult<()> {
+    // A torn-down interpreter runs destructors (`__del__`, a generator's `finally`) as it
+    // unwinds: a second throw from one of them would abort the process.
+    if std::thread::panicking() {
+        return Ok(());
+    }
     let Some(bridge) = CURRENT.with(|c| c.borrow().clone()) else {
         return Ok(());
     };
@@ -256,7 +261,8 @@ pub fn service(vm: &VirtualMachine) -> PyResult<()> {
         }
         // The code caught the last one (`except:`, `except BaseException:`) and runs on. A
         // reset is hardware: no code outlives it. The interpreter is unwound from here and
-        // thrown away (`run_interpreter`).
+        // thrown away (`run_interpreter`); nothing more is thrown into it.
+        bridge.hw.borrow_mut().python_busy = false;
         tracing::debug!("running code caught a reset and went on: its interpreter is dropped");
         std::panic::resume_unwind(Box::new(BreakSwallowed));
     }
@@ -322,7 +328,24 @@ fn at_safe_point(vm: &VirtualMachine) -> bool {
             | Instruction::Call { .. }
             | Instruction::CallKw { .. }
             | Instruction::CallFunctionEx
-    )
+    ) && !after_extended_arg(&frame.code.instructions, next)
+}
+
+/// Whether the instruction at `index` has an EXTENDED_ARG prefix. RustPython's signal path
+/// does not clear the prefix it has read, so the handler an exception thrown there jumps to
+/// would take it into its own argument (a `COPY` then reads outside the stack). Walks the
+/// instructions from the start, stepping over their cache units (whose bytes are no opcodes).
+fn after_extended_arg(units: &rustpython_vm::bytecode::CodeUnits, index: usize) -> bool {
+    use rustpython_vm::bytecode::Instruction;
+    let mut at = 0;
+    let mut prefixed = false;
+    while at < index {
+        let op = units.read_op(at);
+        prefixed = matches!(op.deoptimize(), Instruction::ExtendedArg);
+        at += 1 + op.cache_entries();
+    }
+    // Not an instruction's start (cannot happen): not a place to throw either.
+    at != index || prefixed
 }
 
 /// Runs queued handlers (timer alarms, pin IRQs) through `_pyboot._dispatch`. An ordinary

@@ -290,6 +290,9 @@ fn run_interpreter(bridge: &Rc<Bridge>) -> Flow {
         // reused (the thread builds a new one), and the device does what it was asked.
         Err(payload) if payload.is::<bridge::BreakSwallowed>() => {
             engine.discard();
+            // The unwinding skipped `run_source`'s end of the code: device time stops
+            // following host time here, as it does there.
+            bridge.hw.borrow_mut().clock.set_computing(false);
             let hw = bridge.hw.borrow();
             if hw.interrupted().is_some() {
                 Flow::Stop
