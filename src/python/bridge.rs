@@ -146,21 +146,17 @@ pub fn current(vm: &VirtualMachine) -> PyResult<Rc<Bridge>> {
 
 /// The exception a waiting native function raises when it must stop: Ctrl-C, Ctrl-F, a reset.
 ///
-/// A device break (see [`device_break_pending`]) is counted in `hw.breaks_thrown`, and the
-/// ticker comes back soon to see that the code let it go.
+/// A device break (see [`device_break`]) is counted in `hw.breaks_thrown`, and the ticker comes
+/// back soon to see that the code let it go.
 pub fn break_exception(vm: &VirtualMachine, hw: &mut Hw) -> Option<PyBaseExceptionRef> {
-    if device_break_pending(hw) {
+    if let Some(pending) = device_break(hw) {
         hw.breaks_thrown += 1;
         crate::python::engine::look_again_soon();
-    }
-    if hw.interrupted().is_some() {
-        return Some(pyboot_exception(vm, "DeviceStop"));
-    }
-    if hw.safe_boot_request {
-        return Some(pyboot_exception(vm, "SafeBootReset"));
-    }
-    if let Some(kind) = hw.hard_reset_request {
-        return Some(hard_reset_exception(vm, kind));
+        return Some(match pending {
+            DeviceBreak::Stop => pyboot_exception(vm, "DeviceStop"),
+            DeviceBreak::SafeBoot => pyboot_exception(vm, "SafeBootReset"),
+            DeviceBreak::HardReset(kind) => hard_reset_exception(vm, kind),
+        });
     }
     if hw.kbd_interrupt {
         hw.kbd_interrupt = false;
@@ -196,10 +192,27 @@ pub fn hard_reset_exception(vm: &VirtualMachine, kind: i32) -> PyBaseExceptionRe
     pyboot_exception_with(vm, "HardReset", vec![vm.ctx.new_int(kind).into()])
 }
 
-/// A break the device itself is taking (a host reset or stop, Ctrl-F, a hard reset the code
-/// asked for) rather than Ctrl-C: code may catch it, but not outlive it.
-fn device_break_pending(hw: &Hw) -> bool {
-    hw.interrupted().is_some() || hw.safe_boot_request || hw.hard_reset_request.is_some()
+/// A break the device itself is taking rather than Ctrl-C: code may catch it, but not outlive
+/// it.
+pub enum DeviceBreak {
+    /// The host reset, powered off or stopped the device (`DeviceStop`).
+    Stop,
+    /// Ctrl-F: a safe-boot reset (`SafeBootReset`).
+    SafeBoot,
+    /// The code asked for a hard reset of this kind (`HardReset`: 2 watchdog, 3 deep sleep).
+    HardReset(i32),
+}
+
+/// The device break waiting, if any, the one that wins first: a host interrupt outranks Ctrl-F,
+/// which outranks a reset the code asked for.
+pub fn device_break(hw: &Hw) -> Option<DeviceBreak> {
+    if hw.interrupted().is_some() {
+        Some(DeviceBreak::Stop)
+    } else if hw.safe_boot_request {
+        Some(DeviceBreak::SafeBoot)
+    } else {
+        hw.hard_reset_request.map(DeviceBreak::HardReset)
+    }
 }
 
 /// Raises the pending break, if any.
@@ -243,14 +256,14 @@ pub fn service(vm: &VirtualMachine) -> PyResult<()> {
     if !at_safe_point(vm) {
         // Only work waiting to reach the code hurries the ticker (the memory check just waits
         // for the next period).
-        let waiting = device_break_pending(&hw) || hw.kbd_interrupt || !hw.callbacks.is_empty();
+        let waiting = device_break(&hw).is_some() || hw.kbd_interrupt || !hw.callbacks.is_empty();
         drop(hw);
         if waiting {
             crate::python::engine::look_again_soon();
         }
         return Ok(());
     }
-    if device_break_pending(&hw) && hw.breaks_thrown > 0 {
+    if device_break(&hw).is_some() && hw.breaks_thrown > 0 {
         // On its way out (a `finally:`, a `with` block's `__exit__` writing a file): let it go,
         // for a while.
         hw.break_pokes += 1;
@@ -261,8 +274,7 @@ pub fn service(vm: &VirtualMachine) -> PyResult<()> {
         }
         // The code caught the last one (`except:`, `except BaseException:`) and runs on. A
         // reset is hardware: no code outlives it. The interpreter is unwound from here and
-        // thrown away (`run_interpreter`); nothing more is thrown into it.
-        bridge.hw.borrow_mut().python_busy = false;
+        // thrown away (`run_interpreter`); while it unwinds, `service` throws nothing more.
         tracing::debug!("running code caught a reset and went on: its interpreter is dropped");
         std::panic::resume_unwind(Box::new(BreakSwallowed));
     }

@@ -293,15 +293,12 @@ fn run_interpreter(bridge: &Rc<Bridge>) -> Flow {
             // The unwinding skipped `run_source`'s end of the code: device time stops
             // following host time here, as it does there.
             bridge.hw.borrow_mut().clock.set_computing(false);
-            let hw = bridge.hw.borrow();
-            if hw.interrupted().is_some() {
-                Flow::Stop
-            } else if hw.safe_boot_request {
-                Flow::SafeBootReset
-            } else if let Some(kind) = hw.hard_reset_request {
-                Flow::HardReset(exec::hard_reset_cause(Some(kind)))
-            } else {
-                Flow::Stop
+            match bridge::device_break(&bridge.hw.borrow()) {
+                Some(bridge::DeviceBreak::SafeBoot) => Flow::SafeBootReset,
+                Some(bridge::DeviceBreak::HardReset(kind)) => {
+                    Flow::HardReset(exec::hard_reset_cause(Some(kind)))
+                }
+                Some(bridge::DeviceBreak::Stop) | None => Flow::Stop,
             }
         }
         Err(payload) => std::panic::resume_unwind(payload),
