@@ -367,3 +367,29 @@ fn a_batched_reader_gets_every_event_in_batches_that_end_where_the_device_waits(
     ));
     rig.shutdown();
 }
+
+#[test]
+fn a_reset_is_counted_before_anyone_hears_of_it() {
+    // A transport on another thread (FTP) ends its sessions at a chip reset; a client that has
+    // seen the new boot on the UART must find the reset already counted there.
+    let rig = Rig::new(FlashSource::Fresh);
+    let remote = rig.handle.remote();
+    assert_eq!(remote.resets(), 0, "a device not yet powered has not reset");
+    rig.handle.free_compute();
+    rig.handle.at(Duration::from_secs(1), Action::ResetButton);
+    rig.handle.at(Duration::from_secs(2), Action::Stop);
+    rig.handle.power_on();
+    let mut heard = 0;
+    let log = collect_until(&rig.events, |e| {
+        if matches!(e.kind, EventKind::Reset { .. }) {
+            heard += 1;
+            assert!(
+                remote.resets() >= heard,
+                "reset {heard} heard before it was counted"
+            );
+        }
+        false
+    });
+    assert_eq!(heard, 2, "{}", uart(&log));
+    assert_eq!(remote.resets(), 2);
+}

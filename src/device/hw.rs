@@ -183,6 +183,7 @@ pub enum ReplProfile {
 /// Ctrl-F: the firmware's "reset into safe boot" character.
 pub const CTRL_F: u8 = 0x06;
 
+use super::ResetCount;
 use super::stream::Subscribers;
 
 pub struct Hw {
@@ -234,6 +235,8 @@ pub struct Hw {
     interrupt: Option<Interrupt>,
     commands: Receiver<Command>,
     subscribers: Subscribers,
+    /// Chip resets so far, shared with every [`super::Remote`] (see [`super::Remote::resets`]).
+    resets: ResetCount,
     last_was_idle: bool,
     /// The armed stop condition, if any.
     watch: Option<Watch>,
@@ -253,6 +256,7 @@ impl Hw {
         gpio: Gpio,
         commands: Receiver<Command>,
         subscribers: Subscribers,
+        resets: ResetCount,
     ) -> Hw {
         Hw {
             clock: Clock::new(mode),
@@ -279,6 +283,7 @@ impl Hw {
             interrupt: None,
             commands,
             subscribers,
+            resets,
             last_was_idle: false,
             watch: None,
             paused: false,
@@ -301,6 +306,11 @@ impl Hw {
             return;
         }
         self.last_was_idle = idle;
+        if matches!(kind, EventKind::Reset { .. }) {
+            // Counted before anyone hears of it or sees the new boot's output.
+            self.resets
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
         let event = Event {
             time_us: self.clock.now(),
             kind,

@@ -84,6 +84,7 @@ pub fn prewarm(count: usize) {
 pub struct DeviceHandle {
     commands: Sender<Command>,
     subscribers: Subscribers,
+    resets: ResetCount,
     thread: Option<threads::Finished>,
     board: Board,
     gpio: Gpio,
@@ -112,6 +113,8 @@ impl DeviceHandle {
         crash::install_hook();
         let (tx, rx) = mpsc::channel();
         let subscribers: Subscribers = Arc::new(Mutex::new(Some(Vec::new())));
+        let resets = ResetCount::default();
+        let device_resets = resets.clone();
         let gpio = Gpio::new(&config.board);
         let device_gpio = gpio.clone();
         let device_subs = subscribers.clone();
@@ -127,7 +130,13 @@ impl DeviceHandle {
                 // so nobody waits for a device that is gone.
                 let _ended = EndOfStream(device_subs.clone());
                 let device = run::Device {
-                    hw: Rc::new(RefCell::new(Hw::new(time, device_gpio, rx, device_subs))),
+                    hw: Rc::new(RefCell::new(Hw::new(
+                        time,
+                        device_gpio,
+                        rx,
+                        device_subs,
+                        device_resets,
+                    ))),
                     flash: Rc::new(RefCell::new(flash)),
                     board,
                     sd,
@@ -140,6 +149,7 @@ impl DeviceHandle {
         Ok(DeviceHandle {
             commands: tx,
             subscribers,
+            resets,
             thread: Some(thread),
             board: config.board,
             gpio,
@@ -292,6 +302,7 @@ impl DeviceHandle {
     pub fn remote(&self) -> Remote {
         Remote {
             commands: self.commands.clone(),
+            resets: self.resets.clone(),
         }
     }
 
@@ -439,7 +450,11 @@ impl Drop for EndOfStream {
 #[derive(Debug, Clone)]
 pub struct Remote {
     commands: Sender<Command>,
+    resets: ResetCount,
 }
+
+/// How many times the chip has reset (a power-on included), counted by the device thread.
+type ResetCount = Arc<std::sync::atomic::AtomicU64>;
 
 impl Remote {
     /// Bytes arriving on UART0 now.
@@ -477,6 +492,14 @@ impl Remote {
     /// Ask the device thread to end.
     pub fn shutdown(&self) {
         let _ = self.commands.send(Command::Shutdown);
+    }
+
+    /// Chip resets so far (a power-on included). The device thread counts one before any
+    /// subscriber hears of it and before the new boot prints anything, so a client that has
+    /// seen the new boot's output on one transport finds the reset counted on every other
+    /// (an event stream read on another thread may not have got there yet).
+    pub fn resets(&self) -> u64 {
+        self.resets.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
 

@@ -58,15 +58,19 @@ impl FtpServer {
         login: Login,
     ) -> Result<FtpServer, String> {
         let (listener, bound) = super::bind_listener("--ftp", addr)?;
-        // Chip resets, from the event stream: sessions end with them.
-        let (resets_tx, resets) = watch::channel(0u64);
+        // Chip resets, from the event stream: they wake the sessions, which end with them.
+        // The value is the device's own count (`Remote::resets`), which may be ahead of it.
+        let remote = handle.remote();
+        let (resets_tx, resets) = watch::channel(remote.resets());
         let events = handle.subscribe();
         std::thread::Builder::new()
             .name("ftp-events".into())
             .spawn(move || {
                 while let Ok(event) = events.recv() {
                     match event.kind {
-                        EventKind::Reset { .. } => resets_tx.send_modify(|n| *n += 1),
+                        EventKind::Reset { .. } => {
+                            resets_tx.send_modify(|n| *n = (*n).max(remote.resets()));
+                        }
                         EventKind::Stopped => return,
                         _ => {}
                     }
@@ -184,7 +188,9 @@ impl Session {
         let (reader, writer) = stream.into_split();
         let mut reader = BufReader::new(reader);
         let mut resets = ctx.resets.clone();
-        resets.mark_unchanged();
+        // The chip as this session found it: a reset after this ends the session. The count
+        // is the device's, read now; the watch only wakes a session waiting for a command.
+        let born = ctx.remote.resets();
         let mut s = Session {
             ctx,
             writer,
@@ -203,10 +209,12 @@ impl Session {
             // and a loaded machine can deliver both at once): the chip's WiFi went down first.
             let line = tokio::select! {
                 biased;
-                _ = resets.changed() => return,
+                _ = resets.wait_for(|&n| n > born) => return,
                 line = tokio::time::timeout(IDLE, read_line(&mut reader)) => line,
             };
-            if resets.has_changed().unwrap_or(true) {
+            // The event may still be on its way: the device's count says it all the same (a
+            // client that saw the new boot's banner on the UART sends its next command at once).
+            if s.ctx.remote.resets() > born {
                 return;
             }
             let line = match line {
