@@ -8,8 +8,11 @@ use std::process::Command;
 
 use pycom_sim::scenario::{self, FileResult, Outcome, Partition, RunLimits, report};
 
+/// The binary, with its cache (scenario times) in the test's own directory, not the user's.
 fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_pycom-sim"))
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pycom-sim"));
+    cmd.env("XDG_CACHE_HOME", env!("CARGO_TARGET_TMPDIR"));
+    cmd
 }
 
 fn suite_dir() -> PathBuf {
@@ -706,4 +709,75 @@ fn scenario_images_are_built_by_image_build() {
         "{e}"
     );
     assert!(e.contains("make one with `pycom-sim image build`"), "{e}");
+}
+
+/// `started_ms` of each file in a `--json` report, by file name.
+fn start_order(json: &[u8]) -> Vec<String> {
+    let v: serde_json::Value = serde_json::from_slice(json).expect("json report");
+    let mut started: Vec<(f64, String)> = v["scenarios"]
+        .as_array()
+        .expect("scenarios")
+        .iter()
+        .map(|s| {
+            let name = Path::new(s["path"].as_str().expect("path"))
+                .file_name()
+                .expect("name")
+                .to_string_lossy()
+                .into_owned();
+            (s["started_ms"].as_f64().expect("started_ms"), name)
+        })
+        .collect();
+    started.sort_by(|a, b| a.0.total_cmp(&b.0));
+    started.into_iter().map(|(_, n)| n).collect()
+}
+
+#[test]
+fn the_slowest_file_of_the_last_run_starts_first() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cache = tempfile::tempdir().expect("cache dir");
+    // Two files that never start Python (download mode) and one that computes for a while.
+    let quick = "hold_low = [\"G23\"]\n[[step]]\nwait_stage = \"download_mode\"\n";
+    write(dir.path(), "a_quick.toml", quick);
+    write(dir.path(), "b_quick.toml", quick);
+    write(
+        dir.path(),
+        "c_slow.toml",
+        "[[step]]\nwait_uart = \">>> \"\n[[step]]\n\
+         eval = \"print(sum(i * i for i in range(300000)) > 0)\"\nexpect = \"True\"\n",
+    );
+    let run = |extra: &[&str]| {
+        let out = bin()
+            .env("XDG_CACHE_HOME", cache.path())
+            .args(["scenario", "--jobs", "1", "--json"])
+            .args(extra)
+            .arg(dir.path())
+            .output()
+            .expect("run");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        start_order(&out.stdout)
+    };
+    // Never timed: the order of the files.
+    assert_eq!(run(&[]), ["a_quick.toml", "b_quick.toml", "c_slow.toml"]);
+    let times = cache.path().join("pycom-sim/scenario-times.json");
+    let kept: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&times).expect("times kept")).expect("json");
+    assert_eq!(kept.as_object().map(|m| m.len()), Some(3), "{kept}");
+    // Timed: the slow one first, the rest by their times.
+    assert_eq!(run(&[]).first().map(String::as_str), Some("c_slow.toml"));
+    // --no-history: the files' order, and the times are left as they were.
+    let before = std::fs::read(&times).expect("times");
+    assert_eq!(
+        run(&["--no-history"]),
+        ["a_quick.toml", "b_quick.toml", "c_slow.toml"]
+    );
+    assert_eq!(std::fs::read(&times).expect("times"), before);
+    // A cache file that is not ours is no history, and is replaced by one that is.
+    std::fs::write(&times, b"not json").expect("spoil");
+    assert_eq!(run(&[]), ["a_quick.toml", "b_quick.toml", "c_slow.toml"]);
+    assert_eq!(run(&[]).first().map(String::as_str), Some("c_slow.toml"));
 }

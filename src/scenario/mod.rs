@@ -6,6 +6,7 @@
 //! passed, 1 an expectation failed, 2 a bad scenario file, 42 a timeout.
 
 pub mod file;
+pub mod history;
 pub mod report;
 pub mod run;
 
@@ -92,16 +93,35 @@ pub fn collect(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
 /// Checks and runs scenario files, `jobs` at a time (each on its own device and thread);
 /// results come back in the order of `files`.
 pub fn run_files(files: &[PathBuf], jobs: usize, limits: RunLimits) -> Vec<FileResult> {
+    let order: Vec<usize> = (0..files.len()).collect();
+    run_files_in(files, &order, jobs, limits)
+}
+
+/// [`run_files`], starting the files in `order` (indices into `files`, as
+/// [`history::History::order`] gives them); results still come back in the order of `files`.
+pub fn run_files_in(
+    files: &[PathBuf],
+    order: &[usize],
+    jobs: usize,
+    limits: RunLimits,
+) -> Vec<FileResult> {
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<FileResult>>> = Mutex::new(vec![None; files.len()]);
+    let began = std::time::Instant::now();
     std::thread::scope(|scope| {
         for _ in 0..jobs.clamp(1, files.len().max(1)) {
             scope.spawn(|| {
                 loop {
-                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(&i) = order.get(next.fetch_add(1, Ordering::SeqCst)) else {
+                        return;
+                    };
                     let Some(path) = files.get(i) else { return };
+                    let started = began.elapsed();
                     let result = match load(path) {
-                        Ok(s) => FileResult::Ran(run::run(&s, limits)),
+                        Ok(s) => FileResult::Ran(ScenarioResult {
+                            started,
+                            ..run::run(&s, limits)
+                        }),
                         Err(e) => FileResult::Bad(e),
                     };
                     if let Ok(mut r) = results.lock()
@@ -140,6 +160,10 @@ pub struct ScenarioArgs {
     /// Print the report as JSON on stdout instead of the summary.
     #[arg(long)]
     pub json: bool,
+    /// Start the files in the order given, not the slowest first by their times in earlier
+    /// runs (kept in the user's cache directory), and keep no times from this run.
+    #[arg(long)]
+    pub no_history: bool,
     /// Wall-clock seconds a scenario may take before it is given up as stuck.
     #[arg(long, value_name = "SECONDS", default_value_t = 120)]
     pub wall_limit: u64,
@@ -167,7 +191,15 @@ pub fn command(args: &ScenarioArgs) -> Result<i32, String> {
     if !files.is_empty() {
         crate::device::prewarm(jobs.clamp(1, files.len()));
     }
-    let results = run_files(&files, jobs, limits);
+    // The slowest first, so that with several jobs no long scenario starts last.
+    let history = (!args.no_history).then(history::History::load_default);
+    let order = history
+        .as_ref()
+        .map_or_else(|| (0..files.len()).collect(), |h| h.order(&files));
+    let results = run_files_in(&files, &order, jobs, limits);
+    if let Some(history) = history {
+        history.record(&results);
+    }
     if let Some(path) = &args.junit {
         std::fs::write(path, report::junit(&results))
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;

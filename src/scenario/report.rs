@@ -306,6 +306,7 @@ pub fn json(results: &[FileResult]) -> String {
                 "message": outcome_message(&s.outcome),
                 "device_us": s.device_us,
                 "wall_ms": s.wall.as_secs_f64() * 1000.0,
+                "started_ms": s.started.as_secs_f64() * 1000.0,
                 "steps": s.steps.iter().map(|st| serde_json::json!({
                     "line": st.line,
                     "label": st.label,

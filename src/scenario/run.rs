@@ -73,6 +73,9 @@ pub struct ScenarioResult {
     /// Device time covered.
     pub device_us: Micros,
     pub wall: Duration,
+    /// When it started, from the start of the run (`pycom-sim scenario` starts the files
+    /// slowest first: [`super::history`]).
+    pub started: Duration,
     /// Set when the scenario did not pass.
     pub snapshot: Option<Snapshot>,
 }
@@ -132,6 +135,7 @@ pub fn run(scenario: &Scenario, limits: RunLimits) -> ScenarioResult {
         outcome: Outcome::Pass,
         device_us: 0,
         wall: Duration::ZERO,
+        started: Duration::ZERO,
         snapshot: None,
     };
     let mut run = match Run::start(scenario, limits) {
