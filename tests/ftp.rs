@@ -609,6 +609,55 @@ print('again', login().voidcmd('NOOP'))
 }
 
 #[test]
+fn an_upload_cut_by_a_chip_reset_writes_none_of_its_data() {
+    let sim = Sim::start(&[]);
+    let out = sim.ftplib(&format!(
+        r#"
+class ResetMidway(io.RawIOBase):
+    """The upload's data: the chip resets after the first block has gone."""
+    def __init__(self):
+        self.blocks = 0
+    def readable(self):
+        return True
+    def readinto(self, b):
+        self.blocks += 1
+        if self.blocks == 2:
+            r = socket.create_connection(('127.0.0.1', {tcp}))
+            r.sendall(b"import machine; machine.reset()\r")
+            seen = b''
+            while b'Type "help()"' not in seen:
+                seen += r.recv(4096)
+        if self.blocks > 3:
+            return 0
+        b[:4] = b'data'
+        return 4
+f = login()
+f.sock.settimeout(30)
+try:
+    print('stored', f.storbinary('STOR /flash/cut.txt', ResetMidway(), blocksize=4))
+except (EOFError, ConnectionError) as e:
+    print('stored', type(e).__name__)
+g = login()
+listing = []
+g.cwd('/flash')
+g.retrlines('LIST', listing.append)
+print('listed', listing)
+print('size', g.size('cut.txt'))
+"#,
+        tcp = sim.tcp
+    ));
+    // The chip that received the first block is gone, and with it the connection. STOR made
+    // the file before the reset, as the firmware opens it; no data reached it (the firmware
+    // never closed it, and FAT records a file's size when it is closed).
+    assert!(
+        out.contains("stored EOFError") || out.contains("stored ConnectionResetError"),
+        "{out}"
+    );
+    assert!(out.contains("main.py"), "{out}");
+    assert!(out.contains("size 0\n"), "{out}");
+}
+
+#[test]
 fn with_no_firmware_running_operations_fail_at_once() {
     // G23 to GND: the ROM waits for a download and no firmware ever mounts /flash.
     let sim = Sim::start_until(&["--ground", "G23"], "waiting for download");

@@ -769,6 +769,13 @@ fn the_slowest_file_of_the_last_run_starts_first() {
     assert_eq!(kept.as_object().map(|m| m.len()), Some(3), "{kept}");
     // Timed: the slow one first, the rest by their times.
     assert_eq!(run(&[]).first().map(String::as_str), Some("c_slow.toml"));
+    // A file never timed (new, or renamed) goes before every timed one.
+    let new_file = write(dir.path(), "d_new.toml", quick);
+    assert_eq!(
+        run(&[]).get(..2),
+        Some(&["d_new.toml".to_string(), "c_slow.toml".to_string()][..])
+    );
+    std::fs::remove_file(new_file).expect("remove");
     // --no-history: the files' order, and the times are left as they were.
     let before = std::fs::read(&times).expect("times");
     assert_eq!(

@@ -339,6 +339,46 @@ print("closed", rest)
 }
 
 #[test]
+fn a_telnet_session_ends_when_the_chip_resets() {
+    // The module's WiFi goes down with the chip: the client's connection closes, and what it
+    // sends after the reset never reaches the new boot's REPL.
+    let sim = Sim::start(&["--telnet", "0"]);
+    let port = sim.port("telnet");
+    let out = python(&format!(
+        r#"
+import telnetlib, warnings
+warnings.simplefilter("ignore")
+def login():
+    t = telnetlib.Telnet("127.0.0.1", {port}, timeout=30)
+    t.read_until(b"Login as: ")
+    t.write(b"micro\r\n")
+    t.read_until(b"Password: ")
+    t.write(b"python\r\n")
+    t.read_until(b">>> ")
+    return t
+t = login()
+t.write(b"import machine; machine.reset()\r\n")
+try:
+    seen = t.read_all()
+except (EOFError, ConnectionError):
+    seen = b""
+print("closed", b"Type" in seen)
+try:
+    t.write(b"print('after' + 'reset')\r\n")
+except OSError:
+    pass
+t = login()
+t.write(b"print(6*7)\r\n")
+print(t.read_until(b"42\r\n").decode(errors="replace"))
+"#
+    ));
+    // Closed at the reset, before the new boot's banner.
+    assert!(out.contains("closed False"), "{out}");
+    assert!(out.contains("print(6*7)\r\n42\r\n"), "{out}");
+    assert!(!sim.uart().contains("afterreset"), "{}", sim.uart());
+}
+
+#[test]
 fn a_port_in_use_is_a_clear_error() {
     let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = holder.local_addr().unwrap().port();

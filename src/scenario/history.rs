@@ -9,7 +9,7 @@
 //!
 //! The order changes no result: every scenario runs on its own device, and reports keep the
 //! order of the files. The times live in the user's cache directory
-//! (`$XDG_CACHE_HOME/pycom-sim/scenario-times.json`); a cache that cannot be read or written
+//! (`$XDG_CACHE_HOME/pycom-sim/scenario-times.json` on Linux); a cache that cannot be read or written
 //! only costs the ordering.
 
 use std::path::{Path, PathBuf};
@@ -80,7 +80,9 @@ impl History {
     }
 
     /// Records this run's times and writes the history back (atomically: a run that reads it
-    /// meanwhile sees the old times or the new ones). A write that fails is left at that.
+    /// meanwhile sees the old times or the new ones). Two runs at once each write what they
+    /// read plus their own times, and the last one's file stands: times lost that way only
+    /// cost the ordering, as does a write that fails.
     pub fn record(mut self, results: &[FileResult]) {
         let Some(file) = self.file.take() else {
             return;

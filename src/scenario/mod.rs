@@ -1,8 +1,8 @@
 //! Scenarios: pin-hold scripts in TOML that run in virtual time and report like a test runner.
 //!
 //! `pycom-sim scenario PATH...` checks every file first ([`file`]), runs each on its own device
-//! ([`run`]) — several at once with `--jobs`, a stable share of them with `--partition K/N` —
-//! and reports ([`report`]): a human summary, `--junit FILE`, `--json`. Exit status 0 all
+//! ([`run`]) — several at once with `--jobs`, the slowest of the last run first ([`history`]),
+//! a stable share of them with `--partition K/N` — and reports ([`report`]): a human summary, `--junit FILE`, `--json`. Exit status 0 all
 //! passed, 1 an expectation failed, 2 a bad scenario file, 42 a timeout.
 
 pub mod file;
@@ -97,7 +97,7 @@ pub fn run_files(files: &[PathBuf], jobs: usize, limits: RunLimits) -> Vec<FileR
     run_files_in(files, &order, jobs, limits)
 }
 
-/// [`run_files`], starting the files in `order` (indices into `files`, as
+/// [`run_files`], starting the files in `order` (indices into `files`, each once, as
 /// [`history::History::order`] gives them); results still come back in the order of `files`.
 pub fn run_files_in(
     files: &[PathBuf],
@@ -105,6 +105,14 @@ pub fn run_files_in(
     jobs: usize,
     limits: RunLimits,
 ) -> Vec<FileResult> {
+    debug_assert!(
+        {
+            let mut sorted = order.to_vec();
+            sorted.sort_unstable();
+            sorted.iter().copied().eq(0..files.len())
+        },
+        "the order is not one of the files' indices each once"
+    );
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<FileResult>>> = Mutex::new(vec![None; files.len()]);
     let began = std::time::Instant::now();

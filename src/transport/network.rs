@@ -301,6 +301,10 @@ async fn telnet_session(
     login: &Login,
     banner: &str,
 ) {
+    // The chip as the session found it: a reset after this ends it, whether its event has
+    // come down `rx` yet or not (`rx` drops what came before the login, and can lag).
+    let born = remote.resets();
+    let reset_since = || remote.resets() > born;
     let mut filter = IacFilter::default();
     let rest = match telnet::login(&mut stream, login, banner, &mut filter).await {
         LoginOutcome::LoggedIn(rest) => rest,
@@ -308,6 +312,9 @@ async fn telnet_session(
     };
     // Output from before the login is not the session's.
     rx = rx.resubscribe();
+    if reset_since() {
+        return;
+    }
     remote.write_uart(&telnet::fresh_prompt_input());
     if !rest.is_empty() {
         remote.write_uart(&rest);
@@ -317,18 +324,6 @@ async fn telnet_session(
     let mut data = Vec::new();
     loop {
         tokio::select! {
-            read = tokio::time::timeout(TELNET_IDLE, reader.read(&mut buf)) => match read {
-                Ok(Ok(n)) if n > 0 => {
-                    data.clear();
-                    filter.feed(buf.get(..n).unwrap_or_default(), &mut data);
-                    // CR NUL and CR LF from the client are one Enter.
-                    data.retain(|&b| b != 0);
-                    if !data.is_empty() {
-                        remote.write_uart(&data);
-                    }
-                }
-                _ => return,
-            },
             out = rx.recv() => match out {
                 Ok(Output::Uart(bytes)) => {
                     if writer.write_all(&telnet::escape_output(&bytes)).await.is_err() {
@@ -336,7 +331,27 @@ async fn telnet_session(
                     }
                 }
                 Ok(Output::ChipReset) | Err(broadcast::error::RecvError::Closed) => return,
+                // What was skipped may have held the reset.
+                Err(broadcast::error::RecvError::Lagged(_)) if reset_since() => return,
                 Err(broadcast::error::RecvError::Lagged(_)) => {}
+            },
+            read = tokio::time::timeout(TELNET_IDLE, reader.read(&mut buf)) => match read {
+                Ok(Ok(n)) if n > 0 => {
+                    data.clear();
+                    filter.feed(buf.get(..n).unwrap_or_default(), &mut data);
+                    // CR NUL and CR LF from the client are one Enter.
+                    data.retain(|&b| b != 0);
+                    // Not into the new boot: the reset ended the session, even if its event is
+                    // still behind output in `rx` (unbiased, so a flood of output cannot keep
+                    // a Ctrl-C from being read).
+                    if reset_since() {
+                        return;
+                    }
+                    if !data.is_empty() {
+                        remote.write_uart(&data);
+                    }
+                }
+                _ => return,
             },
         }
     }

@@ -12,8 +12,9 @@
 //! resets (the module's WiFi goes down with it).
 //!
 //! The server runs on its own thread and tokio runtime and reaches the device only through
-//! [`Remote::fs`] (each filesystem operation runs on the device thread, see [`device`]) and the
-//! event stream (chip resets).
+//! [`Remote::fs`] (each filesystem operation runs on the device thread, see [`device`]),
+//! [`Remote::resets`] (the device's reset count, which ends sessions) and the event stream
+//! (which wakes a session waiting for a command when the chip resets).
 
 mod device;
 pub mod protocol;
@@ -124,17 +125,19 @@ async fn serve(listener: std::net::TcpListener, ctx: Ctx, mut stop: watch::Recei
         return;
     };
     let (ended_tx, mut ended) = mpsc::channel::<()>(1);
-    let start = |stream: TcpStream| {
+    // A connection belongs to the chip as it was when the connection was accepted (a client
+    // kept waiting in the backlog across a reset loses its connection with the others).
+    let start = |(stream, born): (TcpStream, u64)| {
         let ctx = ctx.clone();
         let ended_tx = ended_tx.clone();
         tokio::spawn(async move {
             let _ = stream.set_nodelay(true);
-            Session::run(stream, ctx).await;
+            Session::run(stream, ctx, born).await;
             let _ = ended_tx.send(()).await;
         });
     };
     let mut busy = false;
-    let mut waiting: Option<TcpStream> = None;
+    let mut waiting: Option<(TcpStream, u64)> = None;
     loop {
         tokio::select! {
             _ = stop.changed() => return,
@@ -147,6 +150,7 @@ async fn serve(listener: std::net::TcpListener, ctx: Ctx, mut stop: watch::Recei
             }
             accepted = listener.accept() => {
                 let Ok((stream, _)) = accepted else { continue };
+                let stream = (stream, ctx.remote.resets());
                 if !busy {
                     busy = true;
                     start(stream);
@@ -163,6 +167,9 @@ async fn serve(listener: std::net::TcpListener, ctx: Ctx, mut stop: watch::Recei
 /// One logged-in (or logging-in) client.
 struct Session {
     ctx: Ctx,
+    /// The device's reset count when the client connected: a reset after that ends the
+    /// session (see [`Session::chip_reset`]).
+    born: u64,
     writer: OwnedWriteHalf,
     /// The address the client reached us on: passive data ports listen there.
     local_ip: IpAddr,
@@ -181,18 +188,22 @@ enum Flow {
 }
 
 impl Session {
-    async fn run(stream: TcpStream, ctx: Ctx) {
+    /// The chip has reset since the client connected (the module's WiFi went down with it).
+    fn chip_reset(&self) -> bool {
+        self.ctx.remote.resets() > self.born
+    }
+
+    async fn run(stream: TcpStream, ctx: Ctx, born: u64) {
         let local_ip = stream
             .local_addr()
             .map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |a| a.ip());
         let (reader, writer) = stream.into_split();
         let mut reader = BufReader::new(reader);
+        // The watch only wakes a session waiting for a command; the count decides.
         let mut resets = ctx.resets.clone();
-        // The chip as this session found it: a reset after this ends the session. The count
-        // is the device's, read now; the watch only wakes a session waiting for a command.
-        let born = ctx.remote.resets();
         let mut s = Session {
             ctx,
+            born,
             writer,
             local_ip,
             cwd: "/".to_string(),
@@ -214,7 +225,7 @@ impl Session {
             };
             // The event may still be on its way: the device's count says it all the same (a
             // client that saw the new boot's banner on the UART sends its next command at once).
-            if s.ctx.remote.resets() > born {
+            if s.chip_reset() {
                 return;
             }
             let line = match line {
@@ -480,6 +491,11 @@ impl Session {
             }
         }
         drop(data);
+        // Received by a chip that has since reset: the module's connection died with it, and
+        // nothing reaches the new boot's filesystem.
+        if self.chip_reset() {
+            return Flow::End;
+        }
         let written = self.call(Op::Write(path, content)).await;
         match (written, timed_out) {
             (Err(e), _) => self.answer(451, &e).await,
@@ -504,6 +520,9 @@ impl Session {
             pending.extend_from_slice(buf.get(..n).unwrap_or_default());
             if n == 0 || pending.len() >= OTA_CHUNK {
                 let chunk = std::mem::take(&mut pending);
+                if self.chip_reset() {
+                    return Flow::End;
+                }
                 match self.call(Op::OtaWrite(progress, chunk)).await {
                     Ok(Answer::Ota(p)) => progress = p,
                     other => return self.refuse(451, other).await,
@@ -514,6 +533,9 @@ impl Session {
             }
         }
         drop(data);
+        if self.chip_reset() {
+            return Flow::End;
+        }
         match self.call(Op::OtaEnd(progress)).await {
             Ok(_) => self.answer(226, "").await,
             Err(e) => self.answer(451, &e).await,
